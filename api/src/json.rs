@@ -1,0 +1,127 @@
+//! `JsonBody<T>`: a JSON request body that tells a malformed document (400) from
+//! a well-formed one with missing or wrongly typed fields (422, naming the field).
+//! poem-openapi's own `Json<T>` reports both as 400 without the field.
+
+use crate::error::ApiError;
+use kttipay_domain::FieldError;
+use poem::{Request, RequestBody};
+use poem_openapi::impl_apirequest_for_payload;
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use serde::de::DeserializeOwned;
+
+/// Largest JSON body accepted by routes that take one.
+pub const JSON_BODY_MAX_BYTES: usize = 256 * 1024;
+
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type + Send> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type.split(';').next().is_some_and(|essence| {
+            let essence = essence.trim();
+            essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")
+        })
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let _ = request;
+        // Read at most the limit: a huge or endless body is refused without
+        // buffering it first.
+        let bytes = body
+            .take()?
+            .into_bytes_limit(JSON_BODY_MAX_BYTES)
+            .await
+            .map_err(|e| match e {
+                poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
+                    poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("The body must be at most {JSON_BODY_MAX_BYTES} bytes."),
+                ),
+                other => ApiError::bad_request(format!("The body could not be read: {other}")),
+            })?;
+        Ok(JsonBody(parse(&bytes)?))
+    }
+}
+
+impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned + Send);
+
+/// Parses a body: syntax errors are 400, shape errors 422 with the field path.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request("The body must be a JSON object."));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde reports a missing field at its parent's path, naming it in the message.
+        let (field, message) = match inner.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
+            Some(name) => (join(&path, name), "is required".to_string()),
+            None => (path, shape_message(&inner)),
+        };
+        ApiError::invalid(vec![FieldError::new(field, message)])
+    })
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() || parent == "." {
+        name.to_string()
+    } else {
+        format!("{parent}.{name}")
+    }
+}
+
+/// serde's messages without Rust type names.
+fn shape_message(inner: &str) -> String {
+    if let Some(rest) = inner.strip_prefix("invalid type: ") {
+        let (got, expected) = rest.split_once(", expected ").unwrap_or((rest, "another type"));
+        format!("has the wrong type: got {got}, expected {expected}")
+    } else if inner.starts_with("unknown variant") {
+        inner.replace('`', "\"")
+    } else {
+        inner.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Body {
+        first_name: String,
+        age: u32,
+    }
+
+    #[test]
+    fn syntax_is_400_shape_is_422() {
+        assert_eq!(parse::<Body>(b"{nope").unwrap_err().status.as_u16(), 400);
+        assert_eq!(parse::<Body>(b"[1]").unwrap_err().status.as_u16(), 400);
+        let e = parse::<Body>(br#"{"age": 3}"#).unwrap_err();
+        assert_eq!(e.status.as_u16(), 422);
+        assert_eq!(e.errors[0].field, "firstName");
+        assert_eq!(e.errors[0].message, "is required");
+        let e = parse::<Body>(br#"{"firstName": "a", "age": "x"}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "age");
+        assert!(e.errors[0].message.starts_with("has the wrong type"));
+    }
+}

@@ -1,0 +1,65 @@
+//! The HTTP API, the app's only door (poem + poem-openapi).
+//!
+//! - [`routes`]: one `#[OpenApi]` struct per tag of API.md; handlers stay thin:
+//!   validate with `domain` rules, run SQL from `db` in one transaction, enqueue jobs
+//!   into the outbox in that same transaction.
+//! - [`auth`]: tokens, passwords, sessions, rate limits, social sign-in.
+//! - [`error`]: problem+json errors with stable codes; [`json`]: the request-body
+//!   extractor that tells 400 from 422.
+//! - [`idempotency`]: `Idempotency-Key` replays.
+//! - [`observe`]: request ids, HTTP metrics, last-resort error conversion.
+//! - [`ops`]: `/health/*` and `/metrics`; [`openapi`] and [`app`] assemble it all.
+
+pub mod auth;
+pub mod error;
+pub mod idempotency;
+pub mod json;
+pub mod observe;
+pub mod ops;
+pub mod routes;
+pub mod state;
+pub mod views;
+
+use poem::middleware::CatchPanic;
+use poem::{Endpoint, EndpointExt, Route, get};
+use poem_openapi::OpenApiService;
+use routes::{admin::AdminApi, auth::AuthApi, settings::SettingsApi, users::UserApi};
+pub use state::{ApiConfig, AppState, SocialProvider};
+
+type Apis = (AuthApi, UserApi, SettingsApi, AdminApi);
+
+/// The OpenAPI service: every documented route.
+pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (AuthApi, UserApi, SettingsApi, AdminApi),
+        "KttiPay API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Shared money pots (\"ktties\"). Money is a string with two decimals; errors are \
+             application/problem+json with a stable `code`.",
+    )
+    .server(public_url.trim_end_matches('/').to_string())
+}
+
+/// The OpenAPI document as JSON (what `kttipay openapi` prints).
+pub fn openapi_json() -> String {
+    openapi("http://127.0.0.1:8080").spec()
+}
+
+/// The whole HTTP app.
+pub fn app(state: AppState) -> impl Endpoint {
+    let service = openapi(&state.config.public_url);
+    let docs = service.swagger_ui();
+    let spec = service.spec_endpoint();
+    Route::new()
+        .at("/health/live", get(ops::live))
+        .at("/health/ready", get(ops::ready))
+        .at("/metrics", get(ops::metrics))
+        .at("/api/openapi.json", spec)
+        .nest("/api/docs", docs)
+        .nest("/", service)
+        .data(state)
+        .with(CatchPanic::new().with_handler(observe::panic_response))
+        .around(observe::observe)
+}

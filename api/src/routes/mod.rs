@@ -1,0 +1,36 @@
+//! One `#[OpenApi]` struct per tag of API.md.
+
+pub mod admin;
+pub mod auth;
+pub mod settings;
+pub mod users;
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum Tag {
+    /// Registration and authentication
+    Auth,
+    /// User, settings, device
+    User,
+    /// Admin and operations (platform staff)
+    Admin,
+}
+
+/// The client's IP for rate limiting: the socket peer, or the first
+/// `X-Forwarded-For` hop when a trusted proxy sets it.
+pub fn client_ip(req: &poem::Request, trust_forwarded_for: bool) -> String {
+    if trust_forwarded_for
+        && let Some(first) = req
+            .header("X-Forwarded-For")
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    {
+        return first.to_string();
+    }
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,126 @@
+//! The caller's settings: password and profile.
+
+use crate::auth::BearerAuth;
+use crate::error::ApiError;
+use crate::json::JsonBody;
+use crate::routes::Tag;
+use crate::routes::auth::NoContent;
+use crate::state::AppState;
+use crate::views::UserView;
+use kttipay_db::{sessions, users};
+use kttipay_domain::{Validation, user as rules};
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use serde::Deserialize;
+
+/// Longest avatar image key accepted (keys come from the signed-upload route).
+pub const IMAGE_KEY_MAX_CHARS: usize = 512;
+
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct ProfilePatch {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    /// An image key from `POST /api/v2/uploads/signed-url`; empty string clears it.
+    pub avatar_key: Option<String>,
+}
+
+pub struct SettingsApi;
+
+#[OpenApi(tag = "Tag::User")]
+impl SettingsApi {
+    /// Change password
+    ///
+    /// Needs the current password. Ends every other session of the user; the
+    /// calling session stays signed in.
+    #[oai(path = "/api/v2/settings/password", method = "put", operation_id = "changePassword")]
+    async fn change_password(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: JsonBody<ChangePassword>,
+    ) -> Result<NoContent, ApiError> {
+        let me = auth.0;
+        let ChangePassword {
+            current_password,
+            new_password,
+        } = body.0;
+        rules::password(&new_password).map_err(|m| ApiError::invalid_field("weak_password", "newPassword", &m))?;
+        let user = users::find(&state.pool, me.user_id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("session_revoked", "This session has ended; sign in again."))?;
+        if !state
+            .passwords
+            .verify(current_password, user.password_hash.clone())
+            .await
+        {
+            return Err(ApiError::invalid_field(
+                "wrong_password",
+                "currentPassword",
+                "is incorrect",
+            ));
+        }
+        let hash = state.passwords.hash(new_password).await.map_err(ApiError::internal)?;
+        let mut tx = state.pool.begin().await?;
+        users::find_for_update(&mut tx, me.user_id).await?;
+        users::set_password(&mut tx, me.user_id, &hash, false).await?;
+        sessions::revoke_all_for_user(&mut *tx, me.user_id, Some(me.session_id), "password changed").await?;
+        tx.commit().await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Update profile
+    ///
+    /// Absent fields stay as they are.
+    #[oai(path = "/api/v2/settings/profile", method = "patch", operation_id = "updateProfile")]
+    async fn update_profile(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: JsonBody<ProfilePatch>,
+    ) -> Result<Json<UserView>, ApiError> {
+        let patch = body.0;
+        let mut v = Validation::new();
+        let first_name = v
+            .check_opt("firstName", patch.first_name, |n| rules::name(&n))
+            .flatten();
+        let last_name = v.check_opt("lastName", patch.last_name, |n| rules::name(&n)).flatten();
+        let phone = v.check_opt("phone", patch.phone, |p| rules::phone(&p)).flatten();
+        let avatar_key = v
+            .check_opt("avatarKey", patch.avatar_key, |k| {
+                let k = k.trim().to_string();
+                if k.chars().count() > IMAGE_KEY_MAX_CHARS || k.chars().any(char::is_control) {
+                    Err(format!(
+                        "must be an image key of at most {IMAGE_KEY_MAX_CHARS} characters"
+                    ))
+                } else {
+                    Ok(if k.is_empty() { None } else { Some(k) })
+                }
+            })
+            .flatten();
+        v.finish().map_err(ApiError::invalid)?;
+        let change = users::ProfileChange {
+            first_name,
+            last_name,
+            phone,
+            avatar_key,
+        };
+        let mut tx = state.pool.begin().await?;
+        let user = users::update_profile(&mut tx, auth.0.user_id, &change)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("session_revoked", "This session has ended; sign in again."))?;
+        tx.commit().await?;
+        Ok(Json(user.into()))
+    }
+}

@@ -1,0 +1,87 @@
+//! Shared state of the API process and its configuration.
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::PasswordHasher;
+use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::social::JwksCache;
+use kttipay_db::PgPool;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+
+/// One social sign-in provider: where its signing keys are, and which `iss` and
+/// `aud` an ID token must carry to be ours.
+#[derive(Debug, Clone)]
+pub struct SocialProvider {
+    pub jwks_url: String,
+    /// Our OAuth client ids; empty disables the provider.
+    pub audiences: Vec<String>,
+    pub issuers: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub public_url: String,
+    pub jwt_secret: String,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_days: i64,
+    pub login_attempts_per_minute_per_account: u32,
+    pub login_attempts_per_minute_per_ip: u32,
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub google: SocialProvider,
+    pub apple: SocialProvider,
+    /// Redis prefix of the job queues (for the readiness check's key space).
+    pub queue_prefix: String,
+}
+
+/// Cheap to clone: everything behind one `Arc`.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+pub struct Inner {
+    pub pool: PgPool,
+    pub redis: redis::Client,
+    pub config: ApiConfig,
+    pub jwt: JwtKeys,
+    pub passwords: PasswordHasher,
+    pub login_limiter: LoginLimiter,
+    pub jwks: JwksCache,
+    pub metrics: PrometheusHandle,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(
+        pool: PgPool,
+        redis: redis::Client,
+        config: ApiConfig,
+        metrics: PrometheusHandle,
+    ) -> Result<AppState, String> {
+        let jwt = JwtKeys::new(&config.jwt_secret, config.access_token_ttl_secs)?;
+        let passwords = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations)?;
+        let login_limiter = LoginLimiter::new(
+            config.login_attempts_per_minute_per_account,
+            config.login_attempts_per_minute_per_ip,
+        )?;
+        let jwks = JwksCache::new();
+        Ok(AppState(Arc::new(Inner {
+            pool,
+            redis,
+            config,
+            jwt,
+            passwords,
+            login_limiter,
+            jwks,
+            metrics,
+        })))
+    }
+}

@@ -1,0 +1,247 @@
+//! The job outbox: enqueue in the caller's transaction, dispatch, attempts, dead state.
+//!
+//! Life of a row: `pending` -> (relay pushes its id to Redis) `queued` -> (a worker
+//! takes it) `running` -> `done`, or back to `pending` with a later `run_at` after a
+//! failure, or `dead` once its attempts are spent. Leases bound every non-terminal
+//! state, so a lost Redis message or a crashed worker delays a job but never loses it.
+
+use chrono::{DateTime, Utc};
+use kttipay_domain::ids::JobId;
+use kttipay_jobs::Job;
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// Inserts a job in the caller's transaction: it exists exactly when the state
+/// change that caused it commits.
+pub async fn enqueue<J: Job>(conn: &mut PgConnection, job: &J) -> Result<JobId, sqlx::Error> {
+    enqueue_at(conn, job, None).await
+}
+
+/// As [`enqueue`], not dispatched before `run_at`.
+pub async fn enqueue_at<J: Job>(
+    conn: &mut PgConnection,
+    job: &J,
+    run_at: Option<DateTime<Utc>>,
+) -> Result<JobId, sqlx::Error> {
+    let id = JobId::new();
+    let payload = serde_json::to_value(job).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, queue, payload, max_attempts, run_at) \
+         VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))",
+    )
+    .bind(id.0)
+    .bind(J::KIND)
+    .bind(J::QUEUE.name())
+    .bind(payload)
+    .bind(J::RETRY.max_attempts as i32)
+    .bind(run_at)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Takes a short dispatch lease on up to `limit` due jobs of `queue` and returns
+/// their ids. The lease commits before anything is pushed to Redis, so no
+/// transaction is open during the push; a relay that dies mid-push leaves leases
+/// that lapse and are taken again.
+pub async fn lease_due(pool: &PgPool, queue: &str, limit: i64, lease_secs: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE jobs SET lease_until = now() + make_interval(secs => $3), updated_at = now() \
+         WHERE id IN ( \
+             SELECT id FROM jobs \
+             WHERE status = 'pending' AND queue = $1 AND run_at <= now() \
+               AND (lease_until IS NULL OR lease_until < now()) \
+             ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING id",
+    )
+    .bind(queue)
+    .bind(limit)
+    .bind(lease_secs as f64)
+    .fetch_all(pool)
+    .await
+}
+
+/// Marks pushed jobs `queued`. A job a fast worker already took is left alone.
+pub async fn mark_queued(pool: &PgPool, ids: &[Uuid], queued_lease_secs: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE jobs SET status = 'queued', lease_until = now() + make_interval(secs => $2), updated_at = now() \
+         WHERE id = ANY($1) AND status = 'pending'",
+    )
+    .bind(ids)
+    .bind(queued_lease_secs as f64)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Gives back dispatch leases after a failed push, so the next relay pass retries.
+pub async fn release_leases(pool: &PgPool, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE jobs SET lease_until = NULL WHERE id = ANY($1) AND status = 'pending'")
+        .bind(ids)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Jobs of `queue` dispatched to Redis and not yet taken: the relay keeps this
+/// bounded so Redis stays a short buffer and the backlog stays in PostgreSQL.
+pub async fn queued_count(pool: &PgPool, queue: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'queued' AND queue = $1")
+        .bind(queue)
+        .fetch_one(pool)
+        .await
+}
+
+/// A job a worker has started an attempt of.
+#[derive(Debug, Clone, FromRow)]
+pub struct Attempt {
+    pub id: Uuid,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// Attempts including this one.
+    pub attempts: i32,
+    pub max_attempts: i32,
+}
+
+/// Starts an attempt: only a job that is due and not already running or finished
+/// can start, so a message delivered twice runs once.
+pub async fn start_attempt(pool: &PgPool, id: Uuid, run_lease_secs: i64) -> Result<Option<Attempt>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, \
+             lease_until = now() + make_interval(secs => $2), updated_at = now() \
+         WHERE id = $1 AND status IN ('pending', 'queued') AND run_at <= now() \
+         RETURNING id, kind, payload, attempts, max_attempts",
+    )
+    .bind(id)
+    .bind(run_lease_secs as f64)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn complete(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE jobs SET status = 'done', lease_until = NULL, completed_at = now(), updated_at = now() \
+         WHERE id = $1 AND status = 'running'",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: back to `pending` at `retry_at`, or `dead` when `None`.
+pub async fn fail(pool: &PgPool, id: Uuid, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE jobs SET status = CASE WHEN $3::timestamptz IS NULL THEN 'dead' ELSE 'pending' END, \
+             run_at = coalesce($3, run_at), lease_until = NULL, last_error = $2, updated_at = now(), \
+             completed_at = CASE WHEN $3::timestamptz IS NULL THEN now() END \
+         WHERE id = $1 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(retry_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Takes back jobs whose lease lapsed: queued ones whose Redis message was lost go
+/// back to `pending`; running ones whose worker died count the attempt and retry,
+/// or die when that was the last. Returns how many were taken back.
+pub async fn sweep_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE jobs SET \
+             status = CASE WHEN status = 'running' AND attempts >= max_attempts THEN 'dead' ELSE 'pending' END, \
+             last_error = CASE WHEN status = 'running' THEN 'worker stopped before finishing the attempt' ELSE last_error END, \
+             completed_at = CASE WHEN status = 'running' AND attempts >= max_attempts THEN now() END, \
+             lease_until = NULL, updated_at = now() \
+         WHERE status IN ('queued', 'running') AND lease_until < now()",
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// One job as operators see it.
+#[derive(Debug, Clone, FromRow)]
+pub struct JobRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub queue: String,
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+pub async fn find<'e>(db: impl PgExecutor<'e>, id: JobId) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, kind, queue, status, attempts, max_attempts, run_at, last_error, created_at, completed_at \
+         FROM jobs WHERE id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(db)
+    .await
+}
+
+/// Counts per queue for the operators' overview. `failed` is a pending job that has
+/// failed at least once and waits for its next attempt.
+#[derive(Debug, Clone, Default, FromRow)]
+pub struct QueueCounts {
+    pub queue: String,
+    pub pending: i64,
+    pub queued: i64,
+    pub running: i64,
+    pub done: i64,
+    pub failed: i64,
+    pub dead: i64,
+}
+
+pub async fn counts_by_queue<'e>(db: impl PgExecutor<'e>) -> Result<Vec<QueueCounts>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT queue, \
+            count(*) FILTER (WHERE status = 'pending' AND attempts = 0) AS pending, \
+            count(*) FILTER (WHERE status = 'queued') AS queued, \
+            count(*) FILTER (WHERE status = 'running') AS running, \
+            count(*) FILTER (WHERE status = 'done') AS done, \
+            count(*) FILTER (WHERE status = 'pending' AND attempts > 0) AS failed, \
+            count(*) FILTER (WHERE status = 'dead') AS dead \
+         FROM jobs GROUP BY queue ORDER BY queue",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Jobs not yet finished (pending, queued or running): the outbox backlog.
+pub async fn unfinished_count<'e>(db: impl PgExecutor<'e>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('pending', 'queued', 'running')")
+        .fetch_one(db)
+        .await
+}
+
+/// Operator retry of a dead job, or of a failing one now instead of at its backoff:
+/// a fresh set of attempts, due now. `None` when no such job may be retried.
+pub async fn retry_now<'e>(db: impl PgExecutor<'e>, id: JobId) -> Result<Option<JobRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE jobs SET status = 'pending', attempts = 0, run_at = now(), lease_until = NULL, \
+             completed_at = NULL, updated_at = now() \
+         WHERE id = $1 AND (status = 'dead' OR (status = 'pending' AND attempts > 0)) \
+         RETURNING id, kind, queue, status, attempts, max_attempts, run_at, last_error, created_at, completed_at",
+    )
+    .bind(id.0)
+    .fetch_optional(db)
+    .await
+}
+
+/// Deletes finished jobs older than `max_age_days`; dead ones stay for operators.
+pub async fn purge_done_older_than(pool: &PgPool, max_age_days: i32) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM jobs WHERE status = 'done' AND completed_at < now() - make_interval(days => $1)")
+            .bind(max_age_days)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected())
+}

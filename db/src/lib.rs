@@ -1,0 +1,27 @@
+//! All of KttiPay's SQL. One module per aggregate; every function takes a connection
+//! or transaction from its caller, so the caller decides what commits together.
+//!
+//! - [`setup`]: connect, create the database if missing, run migrations.
+//! - [`users`], [`sessions`], [`email_tokens`]: accounts and authentication.
+//! - [`idempotency`]: stored responses for `Idempotency-Key` replays.
+//! - [`jobs`]: the outbox and every job's life (dispatch, attempts, dead state).
+//! - [`emails`]: which job sent which email (exactly-once sending).
+//!
+//! Queries are checked at run time against the migrated schema by the integration
+//! tests, which exercise every function here.
+
+pub mod email_tokens;
+pub mod emails;
+pub mod idempotency;
+pub mod jobs;
+pub mod sessions;
+pub mod setup;
+pub mod users;
+
+pub use setup::{connect, create_database_if_missing, migrate};
+pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+/// True when the error is a unique-constraint violation (a concurrent twin won).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}

@@ -1,0 +1,53 @@
+//! Typed ids. Each wraps a UUID; the wrapper stops a `SessionId` being used as a
+//! `UserId` at compile time, which plain `Uuid`s everywhere would not.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A fresh id. UUIDv7 keeps ids roughly time-ordered, so b-tree
+            /// inserts stay at the right edge of the index.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                Self(id)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A KttiPay user.
+    UserId
+);
+typed_id!(
+    /// One login session: a family of rotated refresh tokens.
+    SessionId
+);
+typed_id!(
+    /// A job in the outbox (also the id its dispatch message carries).
+    JobId
+);

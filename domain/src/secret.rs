@@ -1,0 +1,35 @@
+//! Opaque secrets handed to clients (refresh tokens, emailed one-time tokens).
+//!
+//! The client gets the token; we store only its SHA-256. The token is 256 random
+//! bits, so a plain (unsalted, fast) hash is enough: there is nothing to brute-force.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+/// Random bytes in a token.
+pub const TOKEN_BYTES: usize = 32;
+
+/// The text form of a token made from `random` (URL-safe, 43 characters).
+pub fn encode(random: &[u8; TOKEN_BYTES]) -> String {
+    URL_SAFE_NO_PAD.encode(random)
+}
+
+/// What we store for a presented token.
+pub fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_url_safe_and_hash_stably() {
+        let t = encode(&[0xfb; TOKEN_BYTES]);
+        assert_eq!(t.len(), 43);
+        assert!(t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_eq!(hash(&t), hash(&t));
+        assert_ne!(hash(&t), hash("other"));
+    }
+}

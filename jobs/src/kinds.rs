@@ -1,0 +1,73 @@
+//! Every job kind's payload. Each is versioned by its `KIND` string: a breaking
+//! change ships as a new kind (`email.v2`) beside the old one until old rows drain.
+
+use crate::{Job, Queue, RetryPolicy};
+use kttipay_domain::ids::UserId;
+use serde::{Deserialize, Serialize};
+
+/// Which email to send. The worker renders it from current data at send time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EmailTemplate {
+    /// Registration: carries a one-time token to set the password.
+    VerifyEmail,
+    /// Password reset: carries a one-time reset token.
+    PasswordReset,
+    /// Someone tried to register with an address that already has an account:
+    /// tell its owner instead of telling the caller (no account enumeration).
+    AccountExists,
+}
+
+impl EmailTemplate {
+    pub fn name(self) -> &'static str {
+        match self {
+            EmailTemplate::VerifyEmail => "verifyEmail",
+            EmailTemplate::PasswordReset => "passwordReset",
+            EmailTemplate::AccountExists => "accountExists",
+        }
+    }
+}
+
+/// Send one templated email to a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendEmail {
+    pub user_id: UserId,
+    pub template: EmailTemplate,
+}
+
+impl Job for SendEmail {
+    const KIND: &'static str = "email.v1";
+    const QUEUE: Queue = Queue::Email;
+    // SMTP outages are usually minutes long: ~8 attempts spread over ~1 hour.
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 8,
+        base_delay_ms: 2_000,
+        max_delay_ms: 20 * 60 * 1_000,
+    };
+}
+
+/// Does nothing: measures the pipeline's own overhead (benchmarks, smoke tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Noop {
+    /// Fails this many attempts before succeeding (tests of the retry path).
+    #[serde(default)]
+    pub fail_times: u32,
+}
+
+impl Job for Noop {
+    const KIND: &'static str = "noop.v1";
+    const QUEUE: Queue = Queue::Default;
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        base_delay_ms: 10,
+        max_delay_ms: 100,
+    };
+}
+
+/// Every kind with its queue and policy, for code that sees only stored rows.
+pub const ALL: &[(&str, Queue, RetryPolicy)] = &[
+    (SendEmail::KIND, SendEmail::QUEUE, SendEmail::RETRY),
+    (Noop::KIND, Noop::QUEUE, Noop::RETRY),
+];

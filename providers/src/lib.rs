@@ -1,0 +1,9 @@
+//! Clients for the outside world, each behind a trait so tests and development use
+//! local stand-ins over the same protocol.
+//!
+//! - [`email`]: outbound email over SMTP ([`email::SmtpMailer`]), or to the log when
+//!   no SMTP server is configured ([`email::LogMailer`]).
+//!
+//! Banking (Shaype), push (FCM), OCR and object storage arrive with their features.
+
+pub mod email;

@@ -1,0 +1,394 @@
+//! Configuration from environment variables, with defaults that give a working
+//! system on a laptop (PostgreSQL and Redis on their default local ports).
+//!
+//! Every bad value is reported at start, all at once, naming the variable.
+//! Secrets are redacted from `Debug` output and never logged.
+
+use kttipay_api::{ApiConfig, SocialProvider};
+use kttipay_jobs::Queue;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+/// Used only when `KTTIPAY_JWT_SECRET` is unset outside production; a warning says so.
+const DEV_JWT_SECRET: &str = "kttipay-development-secret-do-not-use-in-production";
+/// HS256 needs at least 256 bits of key to be as strong as its hash.
+pub const JWT_SECRET_MIN_BYTES: usize = 32;
+
+#[derive(Clone)]
+pub struct Config {
+    pub environment: String,
+    pub database_url: String,
+    pub db_max_connections: u32,
+    pub redis_url: String,
+    pub http_addr: SocketAddr,
+    pub public_url: String,
+    pub jwt_secret: String,
+    pub jwt_secret_is_default: bool,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_days: i64,
+    pub login_attempts_per_minute_per_account: u32,
+    pub login_attempts_per_minute_per_ip: u32,
+    pub trust_forwarded_for: bool,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub smtp_url: Option<String>,
+    pub email_from: String,
+    pub queue_prefix: String,
+    pub worker_queues: Vec<Queue>,
+    pub worker_concurrency: usize,
+    pub worker_poll_ms: u64,
+    pub relay_max_queue_depth: i64,
+    pub relay_batch_size: i64,
+    pub relay_poll_ms: u64,
+    pub relay_sweep_secs: u64,
+    pub shutdown_grace_secs: u64,
+    pub log_format: LogFormat,
+    pub google: SocialProvider,
+    pub apple: SocialProvider,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default for a terminal).
+    Pretty,
+    /// One JSON object per line (for log shippers).
+    Json,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("environment", &self.environment)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("http_addr", &self.http_addr)
+            .field("public_url", &self.public_url)
+            .field("jwt_secret", &"<redacted>")
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("queue_prefix", &self.queue_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `scheme://user:password@host` -> `scheme://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Reads variables from a map (the process environment, or a test's own).
+struct Reader<'a> {
+    vars: &'a HashMap<String, String>,
+    errors: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn string(&self, name: &str, default: &str) -> String {
+        self.vars
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    }
+
+    fn optional(&self, name: &str) -> Option<String> {
+        self.vars.get(name).filter(|v| !v.trim().is_empty()).cloned()
+    }
+
+    fn parse<T: FromStr>(&mut self, name: &str, default: T, check: impl Fn(&T) -> bool, expected: &str) -> T
+    where
+        T::Err: fmt::Display,
+    {
+        let Some(raw) = self.optional(name) else {
+            return default;
+        };
+        match raw.trim().parse::<T>() {
+            Ok(v) if check(&v) => v,
+            Ok(_) => {
+                self.errors.push(format!("{name}={raw:?}: must be {expected}"));
+                default
+            }
+            Err(e) => {
+                self.errors.push(format!("{name}={raw:?}: {e}; must be {expected}"));
+                default
+            }
+        }
+    }
+
+    fn list(&self, name: &str, default: &[&str]) -> Vec<String> {
+        match self.optional(name) {
+            Some(raw) => raw
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => default.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn url(&mut self, name: &str, default: &str, schemes: &[&str]) -> String {
+        let value = self.string(name, default);
+        if !schemes.iter().any(|s| value.starts_with(&format!("{s}://"))) {
+            self.errors.push(format!(
+                "{name}: must be a URL starting with {}",
+                schemes.join("://, ") + "://"
+            ));
+        }
+        value
+    }
+}
+
+impl Config {
+    /// From the process environment.
+    pub fn from_env() -> Result<Config, Vec<String>> {
+        Config::from_vars(&std::env::vars().collect())
+    }
+
+    /// From a map of variables; every problem is reported, not just the first.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, Vec<String>> {
+        let mut r = Reader {
+            vars,
+            errors: Vec::new(),
+        };
+        let environment = r.string("KTTIPAY_ENV", "development");
+        let production = environment == "production";
+        let database_url = r.url(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/kttipay",
+            &["postgres", "postgresql"],
+        );
+        let redis_url = r.url(
+            "REDIS_URL",
+            "redis://127.0.0.1:6379",
+            &["redis", "rediss", "redis+unix", "unix"],
+        );
+        let http_addr = r.parse(
+            "KTTIPAY_HTTP_ADDR",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            |_| true,
+            "host:port, e.g. 0.0.0.0:8080",
+        );
+        let public_url = r.url("KTTIPAY_PUBLIC_URL", &format!("http://{http_addr}"), &["http", "https"]);
+        let (jwt_secret, jwt_secret_is_default) = match r.optional("KTTIPAY_JWT_SECRET") {
+            Some(s) => (s, false),
+            None if production => {
+                r.errors
+                    .push("KTTIPAY_JWT_SECRET: required when KTTIPAY_ENV=production".into());
+                (String::new(), false)
+            }
+            None => (DEV_JWT_SECRET.to_string(), true),
+        };
+        if !jwt_secret.is_empty() && jwt_secret.len() < JWT_SECRET_MIN_BYTES {
+            r.errors.push(format!(
+                "KTTIPAY_JWT_SECRET: must be at least {JWT_SECRET_MIN_BYTES} bytes"
+            ));
+        }
+        let positive = |v: &u32| *v > 0;
+        let config = Config {
+            db_max_connections: r.parse(
+                "KTTIPAY_DB_MAX_CONNECTIONS",
+                20,
+                positive,
+                "a whole number of at least 1",
+            ),
+            access_token_ttl_secs: r.parse(
+                "KTTIPAY_ACCESS_TOKEN_TTL_SECS",
+                900,
+                |v: &i64| (60..=86_400).contains(v),
+                "60 to 86400 seconds",
+            ),
+            refresh_token_ttl_days: r.parse(
+                "KTTIPAY_REFRESH_TOKEN_TTL_DAYS",
+                30,
+                |v: &i64| (1..=365).contains(v),
+                "1 to 365 days",
+            ),
+            login_attempts_per_minute_per_account: r.parse(
+                "KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_ACCOUNT",
+                10,
+                positive,
+                "at least 1",
+            ),
+            login_attempts_per_minute_per_ip: r.parse(
+                "KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_IP",
+                60,
+                positive,
+                "at least 1",
+            ),
+            trust_forwarded_for: r.parse("KTTIPAY_TRUST_FORWARDED_FOR", false, |_| true, "true or false"),
+            argon2_memory_kib: r.parse("KTTIPAY_ARGON2_MEMORY_KIB", 19_456, |v: &u32| *v >= 8, "at least 8 KiB"),
+            argon2_iterations: r.parse("KTTIPAY_ARGON2_ITERATIONS", 2, positive, "at least 1"),
+            smtp_url: r.optional("SMTP_URL"),
+            email_from: r.string("KTTIPAY_EMAIL_FROM", "KttiPay <no-reply@kttipay.local>"),
+            queue_prefix: r.string("KTTIPAY_QUEUE_PREFIX", "kttipay"),
+            worker_queues: {
+                let names = r.list("KTTIPAY_WORKER_QUEUES", &Queue::ALL.map(Queue::name));
+                let mut queues = Vec::new();
+                for n in names {
+                    match Queue::parse(&n) {
+                        Some(q) => queues.push(q),
+                        None => r.errors.push(format!("KTTIPAY_WORKER_QUEUES: unknown queue {n:?}")),
+                    }
+                }
+                queues
+            },
+            worker_concurrency: r.parse(
+                "KTTIPAY_WORKER_CONCURRENCY",
+                16,
+                |v: &usize| (1..=1024).contains(v),
+                "1 to 1024",
+            ),
+            worker_poll_ms: r.parse(
+                "KTTIPAY_WORKER_POLL_MS",
+                50,
+                |v: &u64| (1..=60_000).contains(v),
+                "1 to 60000 ms",
+            ),
+            relay_max_queue_depth: r.parse(
+                "KTTIPAY_RELAY_MAX_QUEUE_DEPTH",
+                2_000,
+                |v: &i64| (1..=7_000).contains(v),
+                "1 to 7000 (apalis-redis fails past ~8000 due jobs)",
+            ),
+            relay_batch_size: r.parse(
+                "KTTIPAY_RELAY_BATCH_SIZE",
+                500,
+                |v: &i64| (1..=5_000).contains(v),
+                "1 to 5000",
+            ),
+            relay_poll_ms: r.parse(
+                "KTTIPAY_RELAY_POLL_MS",
+                1_000,
+                |v: &u64| (10..=60_000).contains(v),
+                "10 to 60000 ms",
+            ),
+            relay_sweep_secs: r.parse(
+                "KTTIPAY_RELAY_SWEEP_SECS",
+                15,
+                |v: &u64| (1..=3_600).contains(v),
+                "1 to 3600 s",
+            ),
+            shutdown_grace_secs: r.parse("KTTIPAY_SHUTDOWN_GRACE_SECS", 30, |v: &u64| *v <= 600, "0 to 600 s"),
+            log_format: match r.string("KTTIPAY_LOG_FORMAT", "pretty").as_str() {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                other => {
+                    r.errors
+                        .push(format!("KTTIPAY_LOG_FORMAT={other:?}: must be pretty or json"));
+                    LogFormat::Pretty
+                }
+            },
+            google: SocialProvider {
+                jwks_url: r.url(
+                    "KTTIPAY_GOOGLE_JWKS_URL",
+                    "https://www.googleapis.com/oauth2/v3/certs",
+                    &["http", "https"],
+                ),
+                audiences: r.list("KTTIPAY_GOOGLE_CLIENT_IDS", &[]),
+                issuers: r.list(
+                    "KTTIPAY_GOOGLE_ISSUERS",
+                    &["https://accounts.google.com", "accounts.google.com"],
+                ),
+            },
+            apple: SocialProvider {
+                jwks_url: r.url(
+                    "KTTIPAY_APPLE_JWKS_URL",
+                    "https://appleid.apple.com/auth/keys",
+                    &["http", "https"],
+                ),
+                audiences: r.list("KTTIPAY_APPLE_CLIENT_IDS", &[]),
+                issuers: r.list("KTTIPAY_APPLE_ISSUERS", &["https://appleid.apple.com"]),
+            },
+            environment,
+            database_url,
+            redis_url,
+            http_addr,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            jwt_secret,
+            jwt_secret_is_default,
+        };
+        if let Some(url) = &config.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            r.errors.push("SMTP_URL: must start with smtp:// or smtps://".into());
+        }
+        if r.errors.is_empty() { Ok(config) } else { Err(r.errors) }
+    }
+
+    pub fn api_config(&self) -> ApiConfig {
+        ApiConfig {
+            public_url: self.public_url.clone(),
+            jwt_secret: self.jwt_secret.clone(),
+            access_token_ttl_secs: self.access_token_ttl_secs,
+            refresh_token_ttl_days: self.refresh_token_ttl_days,
+            login_attempts_per_minute_per_account: self.login_attempts_per_minute_per_account,
+            login_attempts_per_minute_per_ip: self.login_attempts_per_minute_per_ip,
+            trust_forwarded_for: self.trust_forwarded_for,
+            argon2_memory_kib: self.argon2_memory_kib,
+            argon2_iterations: self.argon2_iterations,
+            google: self.google.clone(),
+            apple: self.apple.clone(),
+            queue_prefix: self.queue_prefix.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_work_locally() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(c.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(c.jwt_secret_is_default);
+        assert_eq!(c.worker_queues, Queue::ALL.to_vec());
+    }
+
+    #[test]
+    fn every_bad_value_is_reported() {
+        let errors = Config::from_vars(&vars(&[
+            ("DATABASE_URL", "mysql://x"),
+            ("KTTIPAY_HTTP_ADDR", "nope"),
+            ("KTTIPAY_WORKER_CONCURRENCY", "0"),
+            ("KTTIPAY_WORKER_QUEUES", "email,bogus"),
+            ("KTTIPAY_JWT_SECRET", "short"),
+            ("SMTP_URL", "http://mail"),
+        ]))
+        .unwrap_err();
+        assert_eq!(errors.len(), 6, "{errors:#?}");
+        assert!(errors.iter().any(|e| e.starts_with("KTTIPAY_WORKER_CONCURRENCY")));
+    }
+
+    #[test]
+    fn production_needs_a_secret() {
+        let errors = Config::from_vars(&vars(&[("KTTIPAY_ENV", "production")])).unwrap_err();
+        assert!(errors[0].contains("KTTIPAY_JWT_SECRET"));
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = Config::from_vars(&vars(&[
+            ("DATABASE_URL", "postgres://app:hunter2@db/kttipay"),
+            ("KTTIPAY_JWT_SECRET", "a-very-long-secret-value-of-many-bytes"),
+        ]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains("a-very-long-secret"));
+        assert!(shown.contains("postgres://app:***@db/kttipay"));
+    }
+}

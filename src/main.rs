@@ -1,0 +1,168 @@
+//! `kttipay`: one binary, several roles.
+//!
+//! `serve` (the default) runs everything in one process for a laptop; `api` and
+//! `worker` split it for production; `migrate`, `admin` and `openapi` are one-shot.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kttipay::config::LogFormat;
+use kttipay::{Config, Roles, prepare_database, start};
+use kttipay_jobs::Queue;
+
+#[derive(Parser)]
+#[command(name = "kttipay", version, about = "KttiPay backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// API, outbox relay and all workers in one process; creates and migrates the database first.
+    Serve,
+    /// The HTTP API only.
+    Api,
+    /// The outbox relay and workers for some queues.
+    Worker {
+        /// Comma-separated queues to serve (default: KTTIPAY_WORKER_QUEUES, else all).
+        #[arg(long, value_delimiter = ',')]
+        queues: Option<Vec<String>>,
+        /// Jobs run at once per queue (default: KTTIPAY_WORKER_CONCURRENCY).
+        #[arg(long)]
+        concurrency: Option<usize>,
+        /// Do not run the outbox relay in this process.
+        #[arg(long)]
+        no_relay: bool,
+    },
+    /// Create the database if missing and apply migrations.
+    Migrate,
+    /// Administrative commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Grant platform-admin rights to the user with this email.
+    Promote { email: String },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", kttipay_api::openapi_json());
+        return Ok(());
+    }
+    let mut config = match Config::from_env() {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("kttipay: invalid configuration:");
+            for e in errors {
+                eprintln!("  - {e}");
+            }
+            std::process::exit(2);
+        }
+    };
+    init_logging(config.log_format);
+    if config.jwt_secret_is_default {
+        tracing::warn!("KTTIPAY_JWT_SECRET is unset: using the development secret");
+    }
+
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            prepare_database(&config).await?;
+            run(&config, Roles::everything(&config)).await
+        }
+        Command::Api => {
+            let roles = Roles {
+                api: true,
+                relay: false,
+                worker_queues: vec![],
+            };
+            run(&config, roles).await
+        }
+        Command::Worker {
+            queues,
+            concurrency,
+            no_relay,
+        } => {
+            if let Some(names) = queues {
+                config.worker_queues = names
+                    .iter()
+                    .map(|n| Queue::parse(n).with_context(|| format!("unknown queue {n:?}")))
+                    .collect::<anyhow::Result<_>>()?;
+            }
+            if let Some(n) = concurrency {
+                anyhow::ensure!((1..=1024).contains(&n), "--concurrency must be 1 to 1024");
+                config.worker_concurrency = n;
+            }
+            let roles = Roles {
+                api: false,
+                relay: !no_relay,
+                worker_queues: config.worker_queues.clone(),
+            };
+            run(&config, roles).await
+        }
+        Command::Migrate => {
+            prepare_database(&config).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Promote { email },
+        } => {
+            let pool = kttipay_db::connect(&config.database_url, 1).await?;
+            let email = email.trim().to_lowercase();
+            if kttipay_db::users::promote_admin(&pool, &email).await? {
+                println!("{email} is now a platform admin");
+                Ok(())
+            } else {
+                anyhow::bail!("no user with email {email}")
+            }
+        }
+        Command::Openapi => unreachable!("handled before configuration"),
+    }
+}
+
+/// Runs until SIGINT or SIGTERM, then stops gracefully.
+async fn run(config: &Config, roles: Roles) -> anyhow::Result<()> {
+    let running = start(config, roles).await?;
+    let stop = running.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests and jobs");
+        stop.cancel();
+    });
+    running.wait().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,apalis=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}

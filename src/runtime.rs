@@ -1,0 +1,177 @@
+//! Starting and stopping the roles a process plays.
+//!
+//! `serve` plays them all; `api` and `worker` split them for production. Every role
+//! is stateless: PostgreSQL and Redis hold everything, so any replica can die.
+
+use crate::config::Config;
+use anyhow::Context;
+use kttipay_api::AppState;
+use kttipay_db::PgPool;
+use kttipay_jobs::Queue;
+use kttipay_providers::email::{DynMailer, LogMailer, SmtpMailer};
+use kttipay_workers::{RelayConfig, WorkerDeps, WorkerPoolConfig, run_relay, run_worker_pool};
+use poem::listener::TcpAcceptor;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// How often idle rate-limit keys are forgotten.
+const LIMITER_PRUNE_INTERVAL_SECS: u64 = 60;
+
+/// Which roles to start.
+#[derive(Debug, Clone)]
+pub struct Roles {
+    pub api: bool,
+    pub relay: bool,
+    /// Queues to run workers for; empty runs none.
+    pub worker_queues: Vec<Queue>,
+}
+
+impl Roles {
+    pub fn everything(config: &Config) -> Roles {
+        Roles {
+            api: true,
+            relay: true,
+            worker_queues: config.worker_queues.clone(),
+        }
+    }
+}
+
+/// A started process. Dropping it does not stop it; call [`Running::shutdown`].
+pub struct Running {
+    /// Where the API listens (when it runs).
+    pub addr: Option<SocketAddr>,
+    pub pool: PgPool,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Stops accepting work, lets in-flight requests and jobs finish, and waits.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// A token that stops this process when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until every role has stopped (after a signal or a failure).
+    pub async fn wait(mut self) {
+        while self.tasks.join_next().await.is_some() {
+            // One role ending (the HTTP server failing, say) ends the process
+            // cleanly instead of leaving it half alive.
+            self.shutdown.cancel();
+        }
+    }
+}
+
+/// Creates the database if needed and applies migrations.
+pub async fn prepare_database(config: &Config) -> anyhow::Result<()> {
+    kttipay_db::create_database_if_missing(&config.database_url)
+        .await
+        .context("creating the database")?;
+    let pool = kttipay_db::connect(&config.database_url, 2)
+        .await
+        .context("connecting to PostgreSQL")?;
+    kttipay_db::migrate(&pool).await.context("running migrations")?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Starts `roles`. The database must exist and be migrated.
+pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
+    let pool = kttipay_db::connect(&config.database_url, config.db_max_connections)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut addr = None;
+
+    if roles.api {
+        let redis = redis::Client::open(config.redis_url.as_str()).context("REDIS_URL")?;
+        let state = AppState::new(
+            pool.clone(),
+            redis,
+            config.api_config(),
+            kttipay_api::observe::metrics_handle(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding {}", config.http_addr))?;
+        addr = Some(listener.local_addr()?);
+        let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let app = kttipay_api::app(state.clone());
+        let stop = shutdown.clone();
+        let grace = Duration::from_secs(config.shutdown_grace_secs);
+        tasks.spawn(async move {
+            let served = poem::Server::new_with_acceptor(acceptor)
+                .name("kttipay-api")
+                .run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(grace))
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+            tracing::info!("API stopped");
+        });
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(LIMITER_PRUNE_INTERVAL_SECS));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => state.login_limiter.prune(),
+                }
+            }
+        });
+        tracing::info!(addr = %addr.expect("bound"), "API listening");
+    }
+
+    if roles.relay {
+        let relay = RelayConfig {
+            queues: Queue::ALL.to_vec(),
+            prefix: config.queue_prefix.clone(),
+            redis_url: config.redis_url.clone(),
+            max_queue_depth: config.relay_max_queue_depth,
+            batch_size: config.relay_batch_size,
+            poll_interval: Duration::from_millis(config.relay_poll_ms),
+            sweep_interval: Duration::from_secs(config.relay_sweep_secs),
+        };
+        tasks.spawn(run_relay(pool.clone(), relay, shutdown.clone()));
+    }
+
+    if !roles.worker_queues.is_empty() {
+        let mailer: DynMailer = match &config.smtp_url {
+            Some(url) => Arc::new(SmtpMailer::new(url, &config.email_from).map_err(anyhow::Error::msg)?),
+            None => {
+                tracing::warn!("SMTP_URL is unset: emails are written to the log, not sent");
+                Arc::new(LogMailer)
+            }
+        };
+        let deps = WorkerDeps {
+            pool: pool.clone(),
+            mailer,
+            public_url: config.public_url.clone(),
+        };
+        let workers = WorkerPoolConfig {
+            queues: roles.worker_queues.clone(),
+            concurrency: config.worker_concurrency,
+            prefix: config.queue_prefix.clone(),
+            redis_url: config.redis_url.clone(),
+            poll_interval: Duration::from_millis(config.worker_poll_ms),
+        };
+        tasks.spawn(run_worker_pool(deps, workers, shutdown.clone()));
+    }
+
+    Ok(Running {
+        addr,
+        pool,
+        shutdown,
+        tasks,
+    })
+}

@@ -1,0 +1,262 @@
+//! Test harness: the real app, in-process, on port 0, against real PostgreSQL and
+//! Redis. Each test gets its own database and its own Redis queue prefix, so tests
+//! run in parallel without seeing each other. Jobs are drained by waiting for the
+//! jobs table to settle, never by sleeping a fixed time.
+
+#![allow(dead_code)]
+
+pub mod smtp;
+
+use kttipay::{Config, Roles, Running, prepare_database, start};
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub use smtp::SmtpCatcher;
+
+/// Longest a test waits for jobs to settle before failing.
+pub const DRAIN_TIMEOUT_SECS: u64 = 60;
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn pg_base_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub smtp: SmtpCatcher,
+    pub config: Config,
+    pub db_name: String,
+    running: Option<Running>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with extra environment-style settings.
+    pub async fn spawn_with(customise: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let db_name = format!("kttipay_test_{id}");
+        let smtp = SmtpCatcher::start().await;
+        let mut vars: HashMap<String, String> = [
+            ("DATABASE_URL", format!("{}/{db_name}", pg_base_url())),
+            ("REDIS_URL", redis_url()),
+            ("KTTIPAY_HTTP_ADDR", "127.0.0.1:0".into()),
+            ("KTTIPAY_PUBLIC_URL", "http://kttipay.test".into()),
+            ("KTTIPAY_QUEUE_PREFIX", format!("kttipay_test_{id}")),
+            (
+                "KTTIPAY_JWT_SECRET",
+                "test-secret-that-is-at-least-32-bytes-long".into(),
+            ),
+            ("SMTP_URL", smtp.url.clone()),
+            ("KTTIPAY_DB_MAX_CONNECTIONS", "8".into()),
+            ("KTTIPAY_WORKER_CONCURRENCY", "4".into()),
+            ("KTTIPAY_WORKER_POLL_MS", "10".into()),
+            ("KTTIPAY_RELAY_POLL_MS", "50".into()),
+            ("KTTIPAY_RELAY_SWEEP_SECS", "1".into()),
+            ("KTTIPAY_SHUTDOWN_GRACE_SECS", "5".into()),
+            // Cheap hashing: tests exercise the logic, not argon2's cost.
+            ("KTTIPAY_ARGON2_MEMORY_KIB", "1024".into()),
+            ("KTTIPAY_ARGON2_ITERATIONS", "1".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        customise(&mut vars);
+        let config = Config::from_vars(&vars).expect("test config is valid");
+        prepare_database(&config).await.expect("test database");
+        let running = start(&config, Roles::everything(&config)).await.expect("app starts");
+        let base = format!("http://{}", running.addr.expect("api runs"));
+        let pool = running.pool.clone();
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            pool,
+            smtp,
+            config,
+            db_name,
+            running: Some(running),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the app gracefully and drops its database and Redis keys.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+        self.pool.close().await;
+        drop_database(&self.db_name).await;
+        if let Ok(client) = redis::Client::open(redis_url())
+            && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+        {
+            let pattern = format!("{}:*", self.config.queue_prefix);
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+            }
+        }
+    }
+
+    /// Stops the app's processes but keeps its database (crash/restart tests).
+    pub async fn halt(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
+    /// Waits until no job is due, queued or running: everything that can run now
+    /// has run. Jobs waiting out a backoff are not waited for.
+    pub async fn drain(&self) {
+        self.wait_for_jobs("status IN ('queued', 'running') OR (status = 'pending' AND run_at <= now())")
+            .await
+    }
+
+    /// Waits until every job is done or dead, backoffs included.
+    pub async fn drain_all(&self) {
+        self.wait_for_jobs("status NOT IN ('done', 'dead')").await
+    }
+
+    async fn wait_for_jobs(&self, unfinished: &str) {
+        let sql = format!("SELECT count(*) FROM jobs WHERE {unfinished}");
+        let deadline = Instant::now() + Duration::from_secs(DRAIN_TIMEOUT_SECS);
+        loop {
+            let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+            if left == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{left} jobs still unfinished after {DRAIN_TIMEOUT_SECS}s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+
+    pub async fn post_auth(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// Registers `email`, takes the token from the verification email, sets the
+    /// password and logs in. Returns the token pair.
+    pub async fn signed_up(&self, email: &str) -> Tokens {
+        let r = self.post("/api/v2/registration", registration(email)).await;
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        self.drain().await;
+        let token = self.last_token(email, "Your registration code: ");
+        let r = self
+            .post(
+                "/api/v2/registration/password",
+                json!({"token": token, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+        self.login(email, PASSWORD).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Tokens {
+        let r = self
+            .post("/api/v2/auth/login", json!({"email": email, "password": password}))
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        r.json().await.unwrap()
+    }
+
+    /// The token in the newest email to `email` after `label`.
+    pub fn last_token(&self, email: &str, label: &str) -> String {
+        let mails = self.smtp.messages_to(email);
+        let mail = mails.last().unwrap_or_else(|| panic!("no email to {email}"));
+        mail.value_after(label)
+            .unwrap_or_else(|| panic!("no {label:?} in {}", mail.data))
+    }
+
+    /// Makes `email`'s user a platform admin and returns a fresh login.
+    pub async fn admin(&self, email: &str) -> Tokens {
+        self.signed_up(email).await;
+        assert!(kttipay_db::users::promote_admin(&self.pool, email).await.unwrap());
+        self.login(email, PASSWORD).await
+    }
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub token_type: String,
+}
+
+pub fn registration(email: &str) -> Value {
+    json!({
+        "email": email,
+        "firstName": "Ann",
+        "lastName": "Lee",
+        "phone": "0412 345 678",
+        "dateOfBirth": "1990-04-01",
+    })
+}
+
+/// Asserts a problem+json response and returns its body.
+pub async fn problem(resp: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "unexpected status");
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(ct.as_deref(), Some("application/problem+json"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
+    body
+}
+
+async fn drop_database(name: &str) {
+    use sqlx::Connection;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&format!("{}/postgres", pg_base_url())).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+    }
+}

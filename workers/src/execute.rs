@@ -1,0 +1,120 @@
+//! One attempt of one job, bracketed by its bookkeeping in PostgreSQL.
+
+use chrono::Utc;
+use kttipay_db::{PgPool, jobs};
+use kttipay_domain::ids::JobId;
+use kttipay_jobs::{Job, kinds, retry_policy_of};
+use kttipay_providers::email::DynMailer;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+use crate::handlers;
+
+/// A handler that runs longer than this is abandoned and the attempt fails.
+pub const JOB_RUN_TIMEOUT_SECS: u64 = 120;
+/// How long a running job's claim lasts: past the timeout, with a margin, before the
+/// sweeper decides its worker died.
+pub const JOB_RUN_LEASE_SECS: i64 = JOB_RUN_TIMEOUT_SECS as i64 + 60;
+
+/// What handlers need from the outside world.
+#[derive(Clone)]
+pub struct WorkerDeps {
+    pub pool: PgPool,
+    pub mailer: DynMailer,
+    /// The app's public base URL, for links in emails.
+    pub public_url: String,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Try again later (network, provider 5xx, database hiccup).
+    #[error("{0}")]
+    Transient(String),
+    /// Trying again cannot help (bad payload, refused for good).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::Transient(format!("database: {e}"))
+    }
+}
+
+/// The outcome of handling one dispatch message, for metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Retrying,
+    Dead,
+    /// The job was not runnable (already done, running elsewhere, or not yet due):
+    /// a duplicate or stale message.
+    Skipped,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Retrying => "retrying",
+            Outcome::Dead => "dead",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// Runs one attempt of job `id`: claims it, runs its handler under a timeout, and
+/// records the result. Errors here are bookkeeping errors (database down); the
+/// job's lease then lapses and the sweeper takes it back.
+pub async fn execute(deps: &WorkerDeps, id: Uuid) -> Result<Outcome, sqlx::Error> {
+    let Some(attempt) = jobs::start_attempt(&deps.pool, id, JOB_RUN_LEASE_SECS).await? else {
+        metrics::counter!("kttipay_jobs_total", "kind" => "unknown", "outcome" => Outcome::Skipped.label())
+            .increment(1);
+        return Ok(Outcome::Skipped);
+    };
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(JOB_RUN_TIMEOUT_SECS),
+        run(deps, JobId(attempt.id), &attempt.kind, attempt.payload.clone()),
+    )
+    .await
+    .unwrap_or_else(|_| Err(JobError::Transient(format!("timed out after {JOB_RUN_TIMEOUT_SECS}s"))));
+
+    let policy = retry_policy_of(&attempt.kind);
+    let attempts_made = attempt.attempts.max(0) as u32;
+    let outcome = match result {
+        Ok(()) => {
+            jobs::complete(&deps.pool, id).await?;
+            Outcome::Done
+        }
+        Err(JobError::Transient(error)) if attempts_made < attempt.max_attempts as u32 => {
+            let delay_ms = policy.backoff_ms(attempts_made, rand::random::<u32>());
+            let retry_at = Utc::now() + chrono::Duration::milliseconds(delay_ms as i64);
+            tracing::warn!(job = %id, kind = %attempt.kind, attempt = attempts_made, %error, delay_ms, "job failed; will retry");
+            jobs::fail(&deps.pool, id, &error, Some(retry_at)).await?;
+            Outcome::Retrying
+        }
+        Err(e) => {
+            tracing::error!(job = %id, kind = %attempt.kind, attempt = attempts_made, error = %e, "job is dead");
+            jobs::fail(&deps.pool, id, &e.to_string(), None).await?;
+            Outcome::Dead
+        }
+    };
+    metrics::counter!("kttipay_jobs_total", "kind" => attempt.kind.clone(), "outcome" => outcome.label()).increment(1);
+    metrics::histogram!("kttipay_job_duration_seconds", "kind" => attempt.kind).record(started.elapsed().as_secs_f64());
+    Ok(outcome)
+}
+
+/// Routes a job to its handler by kind.
+async fn run(deps: &WorkerDeps, id: JobId, kind: &str, payload: serde_json::Value) -> Result<(), JobError> {
+    match kind {
+        kinds::SendEmail::KIND => handlers::email::run(deps, id, decode(payload)?).await,
+        kinds::Noop::KIND => handlers::noop::run(deps, id, decode(payload)?).await,
+        other => Err(JobError::Permanent(format!("no handler for job kind {other:?}"))),
+    }
+}
+
+fn decode<J: Job>(payload: serde_json::Value) -> Result<J, JobError> {
+    serde_json::from_value(payload).map_err(|e| JobError::Permanent(format!("bad {} payload: {e}", J::KIND)))
+}

@@ -1,0 +1,5 @@
+//! One module per job kind. Each handler is idempotent: it re-reads state by id and
+//! does nothing when its work is already done.
+
+pub mod email;
+pub mod noop;

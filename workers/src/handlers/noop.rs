@@ -1,0 +1,19 @@
+//! The no-op job: measures the pipeline itself, and exercises retries in tests.
+
+use crate::{JobError, WorkerDeps};
+use kttipay_db::jobs;
+use kttipay_domain::ids::JobId;
+use kttipay_jobs::kinds::Noop;
+
+pub async fn run(deps: &WorkerDeps, id: JobId, job: Noop) -> Result<(), JobError> {
+    if job.fail_times > 0 {
+        let attempts = jobs::find(&deps.pool, id).await?.map(|j| j.attempts).unwrap_or(0);
+        if attempts as u32 <= job.fail_times {
+            return Err(JobError::Transient(format!(
+                "planned failure {attempts} of {}",
+                job.fail_times
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! The background side: moving jobs from the PostgreSQL outbox through Redis to
+//! handlers, and recording what happened.
+//!
+//! - [`relay`]: claims due outbox rows and pushes their ids to Redis, feeding each
+//!   queue only up to a bounded depth; sweeps lapsed leases back to pending.
+//! - [`pool`]: the apalis worker pool, one supervised worker per served queue.
+//! - [`execute`]: one attempt of one job: start it in PostgreSQL, run the handler,
+//!   record done / retry-with-backoff / dead.
+//! - [`handlers`]: one module per job kind.
+//! - [`templates`]: email bodies.
+//! - [`redis_queue`]: queue naming and the apalis Redis storage per queue.
+
+pub mod execute;
+pub mod handlers;
+pub mod pool;
+pub mod redis_queue;
+pub mod relay;
+pub mod templates;
+
+pub use execute::{JobError, WorkerDeps};
+pub use pool::{WorkerPoolConfig, run_worker_pool};
+pub use relay::{RelayConfig, run_relay};

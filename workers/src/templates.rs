@@ -1,0 +1,96 @@
+//! Email bodies, plain text and HTML. User-supplied text is HTML-escaped.
+
+use kttipay_providers::email::OutgoingEmail;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn html_page(greeting: &str, paragraphs: &[String], link: Option<(&str, &str)>) -> String {
+    let mut body = format!("<p>{}</p>", escape(greeting));
+    for p in paragraphs {
+        body.push_str(&format!("<p>{}</p>", escape(p)));
+    }
+    if let Some((label, href)) = link {
+        body.push_str(&format!("<p><a href=\"{}\">{}</a></p>", escape(href), escape(label)));
+    }
+    format!("<!doctype html><html><body style=\"font-family:sans-serif\">{body}<p>The KttiPay team</p></body></html>")
+}
+
+/// Registration: the one-time token that lets the user set their password.
+pub fn verify_email(first_name: &str, to: &str, token: &str, public_url: &str) -> OutgoingEmail {
+    let link = format!("{public_url}/register/password?token={token}");
+    let greeting = format!("Hi {first_name},");
+    let lines = vec![
+        "Welcome to KttiPay. Confirm your email address and choose a password to finish signing up.".to_string(),
+        format!("Your registration code: {token}"),
+        "The code works once and expires in 48 hours.".to_string(),
+    ];
+    OutgoingEmail {
+        to: to.to_string(),
+        subject: "Finish signing up to KttiPay".into(),
+        text: format!(
+            "{greeting}\n\n{}\n\nOr open {link}\n\nThe KttiPay team\n",
+            lines.join("\n\n")
+        ),
+        html: html_page(&greeting, &lines, Some(("Choose your password", &link))),
+    }
+}
+
+/// Password reset: the one-time reset token.
+pub fn password_reset(first_name: &str, to: &str, token: &str, public_url: &str) -> OutgoingEmail {
+    let link = format!("{public_url}/password/reset?token={token}");
+    let greeting = format!("Hi {first_name},");
+    let lines = vec![
+        "Someone asked to reset your KttiPay password. If it was you, use this code:".to_string(),
+        format!("Your reset code: {token}"),
+        "It works once and expires in one hour. If it was not you, ignore this email: your password has not changed."
+            .to_string(),
+    ];
+    OutgoingEmail {
+        to: to.to_string(),
+        subject: "Reset your KttiPay password".into(),
+        text: format!(
+            "{greeting}\n\n{}\n\nOr open {link}\n\nThe KttiPay team\n",
+            lines.join("\n\n")
+        ),
+        html: html_page(&greeting, &lines, Some(("Reset your password", &link))),
+    }
+}
+
+/// Someone tried to register with this address, which already has an account.
+pub fn account_exists(first_name: &str, to: &str, public_url: &str) -> OutgoingEmail {
+    let link = format!("{public_url}/password/forgot");
+    let greeting = format!("Hi {first_name},");
+    let lines = vec![
+        "Someone tried to sign up to KttiPay with this email address, which already has an account.".to_string(),
+        "If it was you, sign in instead, or reset your password if you have forgotten it. If it was not you, ignore this email.".to_string(),
+    ];
+    OutgoingEmail {
+        to: to.to_string(),
+        subject: "You already have a KttiPay account".into(),
+        text: format!(
+            "{greeting}\n\n{}\n\nReset your password: {link}\n\nThe KttiPay team\n",
+            lines.join("\n\n")
+        ),
+        html: html_page(&greeting, &lines, Some(("Reset your password", &link))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_escaped_in_html_only() {
+        let e = verify_email("<b>Ann</b>", "a@x.com", "TOKEN", "https://app");
+        assert!(e.html.contains("&lt;b&gt;Ann"));
+        assert!(!e.html.contains("<b>Ann"));
+        assert!(e.text.contains("Hi <b>Ann</b>,"));
+        assert!(e.text.contains("Your registration code: TOKEN"));
+    }
+}

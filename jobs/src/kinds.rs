@@ -54,6 +54,9 @@ pub struct Noop {
     /// Fails this many attempts before succeeding (tests of the retry path).
     #[serde(default)]
     pub fail_times: u32,
+    /// Takes this long before finishing (graceful-shutdown tests, latency benchmarks).
+    #[serde(default)]
+    pub sleep_ms: u64,
 }
 
 impl Job for Noop {

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod redis_server;
 pub mod smtp;
 
 use kttipay::{Config, Roles, Running, prepare_database, start};
@@ -45,6 +46,15 @@ impl TestApp {
 
     /// Spawns with extra environment-style settings.
     pub async fn spawn_with(customise: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+        TestApp::spawn_roles(customise, Roles::everything).await
+    }
+
+    /// Spawns only some roles (e.g. workers without a relay, to play the relay's
+    /// part by hand).
+    pub async fn spawn_roles(
+        customise: impl FnOnce(&mut HashMap<String, String>),
+        roles: fn(&Config) -> Roles,
+    ) -> TestApp {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let db_name = format!("kttipay_test_{id}");
         let smtp = SmtpCatcher::start().await;
@@ -75,7 +85,7 @@ impl TestApp {
         customise(&mut vars);
         let config = Config::from_vars(&vars).expect("test config is valid");
         prepare_database(&config).await.expect("test database");
-        let running = start(&config, Roles::everything(&config)).await.expect("app starts");
+        let running = start(&config, roles(&config)).await.expect("app starts");
         let base = format!("http://{}", running.addr.expect("api runs"));
         let pool = running.pool.clone();
         TestApp {
@@ -115,10 +125,45 @@ impl TestApp {
         }
     }
 
-    /// Stops the app's processes but keeps its database (crash/restart tests).
+    /// Stops the app's processes gracefully but keeps its database.
     pub async fn halt(&mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
+        }
+    }
+
+    /// Enqueues a job as a state change would: in a committed transaction.
+    pub async fn enqueue<J: kttipay_jobs::Job>(&self, job: &J) -> uuid::Uuid {
+        let mut tx = self.pool.begin().await.unwrap();
+        let id = kttipay_db::jobs::enqueue(&mut tx, job).await.unwrap();
+        tx.commit().await.unwrap();
+        id.0
+    }
+
+    pub async fn job(&self, id: uuid::Uuid) -> kttipay_db::jobs::JobRow {
+        kttipay_db::jobs::find(&self.pool, kttipay_domain::ids::JobId(id))
+            .await
+            .unwrap()
+            .expect("job exists")
+    }
+
+    /// Waits until `condition` holds for job `id`.
+    pub async fn wait_for_job(
+        &self,
+        id: uuid::Uuid,
+        condition: impl Fn(&kttipay_db::jobs::JobRow) -> bool,
+    ) -> kttipay_db::jobs::JobRow {
+        let deadline = Instant::now() + Duration::from_secs(DRAIN_TIMEOUT_SECS);
+        loop {
+            let job = self.job(id).await;
+            if condition(&job) {
+                return job;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} never reached the expected state: {job:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

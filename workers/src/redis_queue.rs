@@ -1,5 +1,6 @@
 //! Redis queue naming and storage.
 
+use apalis_core::backend::Vacuum;
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
 use kttipay_jobs::{Dispatch, Queue};
 
@@ -13,15 +14,32 @@ pub fn queue_key(prefix: &str, queue: Queue) -> String {
 }
 
 /// The apalis storage for `queue`. Every name is explicit (apalis would otherwise
-/// use the Rust type name). Results are not stored and tasks are not leased in
-/// Redis: PostgreSQL holds each job's outcome and lease, so Redis stays a small,
-/// disposable dispatch buffer.
+/// use the Rust type name). Tasks are not leased in Redis: PostgreSQL holds each
+/// job's lease and outcome, so Redis stays a small, disposable dispatch buffer.
+///
+/// Results must be "persisted" all the same: that is how apalis acknowledges a
+/// task. Without it every task stays in its worker's in-flight set forever (and
+/// a restarted worker re-enqueues them all as orphans). [`vacuum`] then removes
+/// what acknowledged tasks leave behind.
 pub fn storage(conn: ConnectionManager, prefix: &str, queue: Queue) -> RedisStorage<Dispatch> {
     let config = Config::default()
         .queue(queue_key(prefix, queue))
         .batch_size(FETCH_BATCH_SIZE)
         .lock_tasks(false)
-        .persist_results(false)
+        .persist_results(true)
         .emit_events(false);
     RedisStorage::new(conn).with_config(config)
+}
+
+/// Deletes finished tasks' payloads, metadata and ids from Redis. PostgreSQL keeps
+/// the real record of every job, so nothing here is worth keeping once acknowledged.
+pub async fn vacuum(storage: &mut RedisStorage<Dispatch>) -> Result<usize, apalis_redis::Error> {
+    let done_set = storage.get_config().done_jobs_set();
+    let removed = Vacuum::vacuum(storage).await?;
+    // apalis only ever adds to the done set; it would grow by one id per job.
+    let _: () = redis::cmd("DEL")
+        .arg(done_set)
+        .query_async(storage.get_connection())
+        .await?;
+    Ok(removed)
 }

@@ -61,6 +61,11 @@ pub async fn run_relay(pool: PgPool, config: RelayConfig, shutdown: Cancellation
     while !shutdown.is_cancelled() {
         if last_sweep.elapsed() >= config.sweep_interval {
             sweep(&pool).await;
+            for storage in storages.values_mut() {
+                if let Err(e) = redis_queue::vacuum(storage).await {
+                    tracing::debug!(error = %e, "Redis vacuum failed; next sweep retries");
+                }
+            }
             last_sweep = Instant::now();
         }
         let mut push_failed = false;

@@ -562,3 +562,66 @@ async fn blocked_users_lose_their_sessions_and_admin_routes_hide_from_others() {
     assert_eq!(r.status(), 400);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_route_rejects_bad_bodies_and_missing_tokens_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let t = app.signed_up("zed@example.com").await;
+    let before = (
+        app.count("SELECT count(*) FROM users").await,
+        app.count("SELECT count(*) FROM jobs").await,
+    );
+    // (method, path, needs a token, a required field)
+    let routes = [
+        ("POST", "/api/v2/registration", false, "email"),
+        ("POST", "/api/v2/registration/password", false, "token"),
+        ("POST", "/api/v2/auth/login", false, "email"),
+        ("POST", "/api/v2/auth/login/social", false, "provider"),
+        ("POST", "/api/v2/auth/refresh", false, "refreshToken"),
+        ("POST", "/api/v2/users/password-reset", false, "email"),
+        ("PUT", "/api/v2/users/password", false, "token"),
+        ("PUT", "/api/v2/settings/password", true, "currentPassword"),
+    ];
+    for (method, path, auth, field) in routes {
+        let req = |body: &'static str| {
+            let mut r = app
+                .client
+                .request(method.parse().unwrap(), app.url(path))
+                .header("content-type", "application/json")
+                .body(body);
+            if auth {
+                r = r.bearer_auth(&t.access_token);
+            }
+            r.send()
+        };
+        let r = req("{\"broken\": ").await.unwrap();
+        assert_eq!(r.status(), 400, "{method} {path} malformed");
+        problem(r, 400, "malformed_request").await;
+        let r = req("{}").await.unwrap();
+        let body = problem(r, 422, "validation_failed").await;
+        assert_eq!(body["errors"][0]["field"], field, "{method} {path}");
+    }
+    for (method, path) in [
+        ("GET", "/api/v2/users/me"),
+        ("PUT", "/api/v2/settings/password"),
+        ("PATCH", "/api/v2/settings/profile"),
+        ("POST", "/api/v2/auth/logout"),
+        ("GET", "/api/v2/admin/jobs"),
+    ] {
+        let r = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{method} {path}");
+        problem(r, 401, "unauthorized").await;
+    }
+    let after = (
+        app.count("SELECT count(*) FROM users").await,
+        app.count("SELECT count(*) FROM jobs").await,
+    );
+    assert_eq!(before, after);
+    app.stop().await;
+}

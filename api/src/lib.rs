@@ -52,14 +52,44 @@ pub fn app(state: AppState) -> impl Endpoint {
     let service = openapi(&state.config.public_url);
     let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
-    Route::new()
+    let routes = Route::new()
         .at("/health/live", get(ops::live))
         .at("/health/ready", get(ops::ready))
         .at("/metrics", get(ops::metrics))
         .at("/api/openapi.json", spec)
         .nest("/api/docs", docs)
         .nest("/", service)
-        .data(state)
+        .data(state);
+    wrap(routes)
+}
+
+/// The outermost layers: panics become 500 problems, and every response gets a
+/// request id, metrics and, for errors, the problem+json format.
+pub fn wrap<E: Endpoint + 'static>(endpoint: E) -> impl Endpoint {
+    endpoint
         .with(CatchPanic::new().with_handler(observe::panic_response))
         .around(observe::observe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::test::TestClient;
+    use poem::{handler, http::StatusCode};
+
+    #[handler]
+    fn boom() -> &'static str {
+        panic!("secret internal detail")
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_500_problem_without_internals() {
+        let client = TestClient::new(wrap(Route::new().at("/boom", get(boom))));
+        let resp = client.get("/boom").send().await;
+        resp.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+        resp.assert_content_type("application/problem+json");
+        let body = resp.0.into_body().into_string().await.unwrap();
+        assert!(body.contains("\"code\":\"internal_error\""), "{body}");
+        assert!(!body.contains("secret"), "{body}");
+    }
 }

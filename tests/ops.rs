@@ -1,0 +1,115 @@
+//! Operations surface: health, metrics, the OpenAPI document and docs page, and the
+//! error format of requests that never reach a handler.
+
+mod common;
+
+use common::{TestApp, problem};
+use serde_json::Value;
+
+#[tokio::test]
+async fn health_metrics_and_request_ids() {
+    let app = TestApp::spawn().await;
+    let live = app.client.get(app.url("/health/live")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    let ready: Value = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+
+    let tokens = app.signed_up("vic@example.com").await;
+    let me = app
+        .client
+        .get(app.url("/api/v2/users/me"))
+        .bearer_auth(&tokens.access_token)
+        .header("X-Request-Id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.headers()["x-request-id"], "trace-me-123");
+    let other = app.client.get(app.url("/health/live")).send().await.unwrap();
+    assert_eq!(other.headers()["x-request-id"].len(), 36, "a generated UUID");
+
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"kttipay_http_requests_total{route="getMe",status="200"}"#,
+        r#"kttipay_http_requests_total{route="register",status="201"}"#,
+        "kttipay_http_request_duration_seconds_bucket{route=\"login\"",
+        r#"kttipay_jobs_total{kind="email.v1",outcome="done"}"#,
+        "kttipay_outbox_backlog",
+    ] {
+        assert!(metrics.contains(expected), "metrics lack {expected}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_problem_json() {
+    let app = TestApp::spawn().await;
+    let r = app.client.get(app.url("/api/v2/nothing-here")).send().await.unwrap();
+    problem(r, 404, "not_found").await;
+    let r = app.client.get(app.url("/api/v2/auth/login")).send().await.unwrap();
+    problem(r, 405, "method_not_allowed").await;
+    let r = app.client.delete(app.url("/api/v2/users/me")).send().await.unwrap();
+    problem(r, 405, "method_not_allowed").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_and_docs_page_are_served() {
+    let app = TestApp::spawn().await;
+    let spec: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/api/v2/auth/login/social"));
+    // Every operation has a stable id and documents problem+json errors.
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            assert!(op["operationId"].is_string(), "{method} {path} lacks an operationId");
+            assert!(
+                op["responses"]["422"]["content"]["application/problem+json"].is_object(),
+                "{method} {path}"
+            );
+        }
+    }
+    let docs = app.client.get(app.url("/api/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().to_lowercase().contains("<html"));
+    app.stop().await;
+}
+
+/// The checked-in `openapi.json` is the published contract: an API change shows
+/// up in review as a diff of it. Regenerate with `UPDATE_OPENAPI=1 cargo test --test ops`.
+#[test]
+fn the_checked_in_openapi_document_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+    let generated = kttipay_api::openapi_json() + "\n";
+    if std::env::var("UPDATE_OPENAPI").is_ok() {
+        std::fs::write(path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "openapi.json is stale: run UPDATE_OPENAPI=1 cargo test --test ops"
+    );
+}

@@ -355,3 +355,31 @@ async fn emails_for_users_who_finished_registering_are_skipped() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn idle_workers_pick_up_a_burst_promptly() {
+    // End-to-end guard of the idle wake-up path. The apalis-core 1.0 interval bug
+    // it once suffered (see workers::wake) showed in release builds after a quiet
+    // spell; the timer contract itself is unit-tested in workers::wake.
+    let app = TestApp::spawn_with(|v| {
+        v.insert("KTTIPAY_WORKER_POLL_MS".into(), "50".into());
+    })
+    .await;
+    // A quiet spell many poll ticks long (the scenario, not a synchronisation).
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, queue, payload, max_attempts) \
+         SELECT gen_random_uuid(), 'noop.v1', 'default', '{}', 3 FROM generate_series(1, 1000)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.drain().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    app.stop().await;
+}

@@ -9,6 +9,7 @@
 //! - [`handlers`]: one module per job kind.
 //! - [`templates`]: email bodies.
 //! - [`redis_queue`]: queue naming and the apalis Redis storage per queue.
+//! - [`wake`]: the idle-worker wake-up tick (works around an apalis-core 1.0 bug).
 
 pub mod execute;
 pub mod handlers;
@@ -16,6 +17,7 @@ pub mod pool;
 pub mod redis_queue;
 pub mod relay;
 pub mod templates;
+pub mod wake;
 
 pub use execute::{JobError, WorkerDeps};
 pub use pool::{WorkerPoolConfig, run_worker_pool};

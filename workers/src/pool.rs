@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::execute::execute;
 use crate::relay::connect_redis;
+use crate::wake::Tick;
 use crate::{WorkerDeps, redis_queue};
 
 /// Pause before restarting a worker whose backend failed (Redis went away).
@@ -47,7 +48,8 @@ async fn supervise(deps: WorkerDeps, config: WorkerPoolConfig, queue: Queue, shu
             redis_queue::queue_key(&config.prefix, queue),
             uuid::Uuid::new_v4().simple()
         );
-        let backend = redis_queue::storage(conn, &config.prefix, queue).poll_with_interval(config.poll_interval);
+        let backend =
+            redis_queue::storage(conn, &config.prefix, queue).poll_with_strategy(Tick::every(config.poll_interval));
         let worker = WorkerBuilder::new(name)
             .backend(backend)
             .data(deps.clone())

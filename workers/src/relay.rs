@@ -25,6 +25,19 @@ pub const DISPATCH_LEASE_SECS: i64 = 30;
 pub const QUEUED_LEASE_SECS: i64 = 600;
 /// Pause after Redis refused a push, before trying again.
 pub const PUSH_FAILURE_BACKOFF_MS: u64 = 500;
+/// When a queue was full (workers behind), look again this soon rather than at
+/// the next polling tick: workers free room continuously, and waiting a whole tick
+/// would cap a queue at its depth per tick.
+pub const FULL_QUEUE_RECHECK_MS: u64 = 20;
+
+/// How a relay pass over one queue ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Pass {
+    /// Nothing more is due.
+    Drained,
+    /// Jobs are due but Redis already holds the maximum for this queue.
+    Full,
+}
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -68,16 +81,22 @@ pub async fn run_relay(pool: PgPool, config: RelayConfig, shutdown: Cancellation
             }
             last_sweep = Instant::now();
         }
-        let mut push_failed = false;
+        let (mut push_failed, mut full) = (false, false);
         for queue in &config.queues {
             let storage = storages.get_mut(queue).expect("a storage per configured queue");
-            if let Err(e) = relay_queue(&pool, storage, *queue, &config).await {
-                tracing::warn!(queue = queue.name(), error = %e, "relay pass failed; retrying");
-                push_failed = true;
+            match relay_queue(&pool, storage, *queue, &config).await {
+                Ok(Pass::Drained) => {}
+                Ok(Pass::Full) => full = true,
+                Err(e) => {
+                    tracing::warn!(queue = queue.name(), error = %e, "relay pass failed; retrying");
+                    push_failed = true;
+                }
             }
         }
         let tick = if push_failed {
             Duration::from_millis(PUSH_FAILURE_BACKOFF_MS)
+        } else if full {
+            Duration::from_millis(FULL_QUEUE_RECHECK_MS)
         } else {
             config.poll_interval
         };
@@ -100,25 +119,26 @@ async fn relay_queue(
     storage: &mut RedisStorage<Dispatch>,
     queue: Queue,
     config: &RelayConfig,
-) -> Result<(), String> {
+) -> Result<Pass, String> {
     loop {
         let depth = jobs::queued_count(pool, queue.name())
             .await
             .map_err(|e| e.to_string())?;
         let room = config.max_queue_depth - depth;
         if room <= 0 {
-            return Ok(());
+            return Ok(Pass::Full);
         }
-        let ids = jobs::lease_due(pool, queue.name(), room.min(config.batch_size), DISPATCH_LEASE_SECS)
+        let want = room.min(config.batch_size);
+        let ids = jobs::lease_due(pool, queue.name(), want, DISPATCH_LEASE_SECS)
             .await
             .map_err(|e| e.to_string())?;
         if ids.is_empty() {
-            return Ok(());
+            return Ok(Pass::Drained);
         }
         push(pool, storage, &ids).await?;
         metrics::counter!("kttipay_relay_dispatched_total", "queue" => queue.name()).increment(ids.len() as u64);
-        if (ids.len() as i64) < config.batch_size.min(room) {
-            return Ok(());
+        if (ids.len() as i64) < want {
+            return Ok(Pass::Drained);
         }
     }
 }

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Benchmarks on demand: builds release, starts `kttipay serve` on its own database
+# and Redis prefix, runs the measurements, prints a table, cleans up.
+#   bench/run.sh
+# Needs PostgreSQL and Redis on their default ports, and wrk (installed if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+cargo build --release -p kttipay -p kttipay-bench
+
+PG=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+export BENCH_DATABASE_URL="$PG/kttipay_bench"
+export BENCH_REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
+export BENCH_BASE_URL=http://127.0.0.1:18180
+psql "$PG/postgres" -q -c "DROP DATABASE IF EXISTS kttipay_bench WITH (FORCE)"
+
+DATABASE_URL=$BENCH_DATABASE_URL REDIS_URL=$BENCH_REDIS_URL KTTIPAY_HTTP_ADDR=127.0.0.1:18180 \
+KTTIPAY_QUEUE_PREFIX=kttipay-bench KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_ACCOUNT=100000000 \
+KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_IP=100000000 KTTIPAY_DB_MAX_CONNECTIONS=32 \
+KTTIPAY_WORKER_CONCURRENCY=32 RUST_LOG=warn \
+  target/release/kttipay serve > /tmp/kttipay-bench-serve.log 2>&1 &
+SERVE=$!
+trap 'kill $SERVE 2>/dev/null; wait $SERVE 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -sf $BENCH_BASE_URL/health/ready >/dev/null && break; sleep 0.2; done
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%F)"
+target/release/kttipay-bench

@@ -49,6 +49,8 @@ enum Command {
 enum AdminCommand {
     /// Grant platform-admin rights to the user with this email.
     Promote { email: String },
+    /// Recompute every balance from the journal and report any difference (exit 1).
+    VerifyLedger,
 }
 
 #[tokio::main]
@@ -123,6 +125,32 @@ async fn main() -> anyhow::Result<()> {
                 Ok(())
             } else {
                 anyhow::bail!("no user with email {email}")
+            }
+        }
+        Command::Admin {
+            command: AdminCommand::VerifyLedger,
+        } => {
+            let pool = kttipay_db::connect(&config.database_url, 1).await?;
+            let mut conn = pool.acquire().await?;
+            let report = kttipay_db::ledger::verify(&mut conn).await?;
+            println!(
+                "checked {} ktties and {} journal entries; ledger sum {}",
+                report.kttis_checked, report.entries_checked, report.ledger_sum
+            );
+            for d in &report.differences {
+                println!(
+                    "DIFFERENCE ktti {}: kept available {} reserved {}, journal says available {} reserved {}",
+                    d.ktti, d.kept.available, d.kept.reserved, d.recomputed.available, d.recomputed.reserved
+                );
+            }
+            for e in &report.unbalanced_entries {
+                println!("UNBALANCED entry {e}");
+            }
+            if report.is_sound() {
+                println!("the ledger is sound");
+                Ok(())
+            } else {
+                std::process::exit(1)
             }
         }
         Command::Openapi => unreachable!("handled before configuration"),

@@ -4,6 +4,8 @@
 //! - [`setup`]: connect, create the database if missing, run migrations.
 //! - [`users`], [`sessions`], [`email_tokens`]: accounts and authentication.
 //! - [`idempotency`]: stored responses for `Idempotency-Key` replays.
+//! - [`ktties`]: the pots themselves.
+//! - [`ledger`]: booking journal entries, balances, and the full recomputation.
 //! - [`jobs`]: the outbox and every job's life (dispatch, attempts, dead state).
 //! - [`emails`]: which job sent which email (exactly-once sending).
 //!
@@ -14,6 +16,8 @@ pub mod email_tokens;
 pub mod emails;
 pub mod idempotency;
 pub mod jobs;
+pub mod ktties;
+pub mod ledger;
 pub mod sessions;
 pub mod setup;
 pub mod users;

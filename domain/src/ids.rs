@@ -51,3 +51,7 @@ typed_id!(
     /// A job in the outbox (also the id its dispatch message carries).
     JobId
 );
+typed_id!(
+    /// A ktti (a shared money pot, or a user's personal one).
+    KttiId
+);

@@ -3,7 +3,9 @@
 //!
 //! - [`email`]: outbound email over SMTP ([`email::SmtpMailer`]), or to the log when
 //!   no SMTP server is configured ([`email::LogMailer`]).
+//! - [`shaype`]: the banking provider's wire format and webhook signatures.
 //!
-//! Banking (Shaype), push (FCM), OCR and object storage arrive with their features.
+//! Push (FCM), OCR and object storage arrive with their features.
 
 pub mod email;
+pub mod shaype;

@@ -13,6 +13,22 @@ use std::str::FromStr;
 
 /// Used only when `KTTIPAY_JWT_SECRET` is unset outside production; a warning says so.
 const DEV_JWT_SECRET: &str = "kttipay-development-secret-do-not-use-in-production";
+/// Development defaults shared by our client and the embedded sandbox.
+const DEV_SHAYPE_API_TOKEN: &str = "kttipay-sandbox-token";
+const DEV_SHAYPE_WEBHOOK_SECRET: &str = "kttipay-sandbox-webhook-secret";
+
+/// The URL of a database beside `url`'s, named with `suffix` (the sandbox's own).
+pub fn sibling_database(url: &str, suffix: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let with_suffix = match base.rfind('/') {
+        Some(slash) if slash > base.find("://").map_or(0, |i| i + 2) => format!("{base}{suffix}"),
+        _ => format!("{base}/kttipay{suffix}"),
+    };
+    match query {
+        Some(q) => format!("{with_suffix}?{q}"),
+        None => with_suffix,
+    }
+}
 /// HS256 needs at least 256 bits of key to be as strong as its hash.
 pub const JWT_SECRET_MIN_BYTES: usize = 32;
 
@@ -47,6 +63,16 @@ pub struct Config {
     pub log_format: LogFormat,
     pub google: SocialProvider,
     pub apple: SocialProvider,
+    /// The banking provider; `None` runs the embedded sandbox (in `serve`).
+    pub shaype_base_url: Option<String>,
+    pub shaype_api_token: String,
+    pub shaype_webhook_secret: String,
+    pub sandbox_addr: SocketAddr,
+    pub sandbox_database_url: String,
+    pub sandbox_kyc_delay_ms: u64,
+    pub sandbox_tick_ms: u64,
+    /// Where the sandbox sends webhooks (our API); defaults to the public URL.
+    pub sandbox_webhook_url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +93,9 @@ impl fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("jwt_secret", &"<redacted>")
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("shaype_base_url", &self.shaype_base_url)
+            .field("shaype_api_token", &"<redacted>")
+            .field("shaype_webhook_secret", &"<redacted>")
             .field("queue_prefix", &self.queue_prefix)
             .finish_non_exhaustive()
     }
@@ -192,6 +221,32 @@ impl Config {
             ));
         }
         let positive = |v: &u32| *v > 0;
+        let shaype_base_url = r.optional("SHAYPE_BASE_URL");
+        if let Some(url) = &shaype_base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            r.errors.push("SHAYPE_BASE_URL: must be an http(s) URL".into());
+        }
+        let secret = |r: &mut Reader, name: &str, dev: &str| match r.optional(name) {
+            Some(s) => s,
+            None if production => {
+                r.errors.push(format!("{name}: required when KTTIPAY_ENV=production"));
+                String::new()
+            }
+            None => dev.to_string(),
+        };
+        let shaype_api_token = secret(&mut r, "SHAYPE_API_TOKEN", DEV_SHAYPE_API_TOKEN);
+        let shaype_webhook_secret = secret(&mut r, "SHAYPE_WEBHOOK_SECRET", DEV_SHAYPE_WEBHOOK_SECRET);
+        let sandbox_addr = r.parse(
+            "KTTIPAY_SANDBOX_ADDR",
+            SocketAddr::from(([127, 0, 0, 1], 8090)),
+            |_| true,
+            "host:port",
+        );
+        let sandbox_database_url = match r.optional("KTTIPAY_SANDBOX_DATABASE_URL") {
+            Some(url) => url,
+            None => sibling_database(&database_url, "_sandbox"),
+        };
         let config = Config {
             db_max_connections: r.parse(
                 "KTTIPAY_DB_MAX_CONNECTIONS",
@@ -307,6 +362,24 @@ impl Config {
                 audiences: r.list("KTTIPAY_APPLE_CLIENT_IDS", &[]),
                 issuers: r.list("KTTIPAY_APPLE_ISSUERS", &["https://appleid.apple.com"]),
             },
+            sandbox_kyc_delay_ms: r.parse(
+                "KTTIPAY_SANDBOX_KYC_DELAY_MS",
+                2_000,
+                |v: &u64| *v <= 600_000,
+                "0 to 600000 ms",
+            ),
+            sandbox_tick_ms: r.parse(
+                "KTTIPAY_SANDBOX_TICK_MS",
+                100,
+                |v: &u64| (1..=60_000).contains(v),
+                "1 to 60000 ms",
+            ),
+            sandbox_webhook_url: r.string("KTTIPAY_SANDBOX_WEBHOOK_URL", &public_url),
+            shaype_base_url,
+            shaype_api_token,
+            shaype_webhook_secret,
+            sandbox_addr,
+            sandbox_database_url,
             environment,
             database_url,
             redis_url,
@@ -371,6 +444,22 @@ mod tests {
         .unwrap_err();
         assert_eq!(errors.len(), 6, "{errors:#?}");
         assert!(errors.iter().any(|e| e.starts_with("KTTIPAY_WORKER_CONCURRENCY")));
+    }
+
+    #[test]
+    fn the_sandbox_database_sits_beside_ours() {
+        assert_eq!(
+            sibling_database("postgres://u@h:5432/kttipay", "_sandbox"),
+            "postgres://u@h:5432/kttipay_sandbox"
+        );
+        assert_eq!(
+            sibling_database("postgres://u@h/app?sslmode=require", "_sandbox"),
+            "postgres://u@h/app_sandbox?sslmode=require"
+        );
+        assert_eq!(
+            sibling_database("postgres://u@h:5432", "_sandbox"),
+            "postgres://u@h:5432/kttipay_sandbox"
+        );
     }
 
     #[test]

@@ -36,6 +36,8 @@ enum Command {
     },
     /// Create the database if missing and apply migrations.
     Migrate,
+    /// The sandbox banking provider alone (a Shaype simulator for development).
+    Sandbox,
     /// Administrative commands.
     Admin {
         #[command(subcommand)]
@@ -85,8 +87,20 @@ async fn main() -> anyhow::Result<()> {
                 api: true,
                 relay: false,
                 worker_queues: vec![],
+                sandbox: false,
             };
             run(&config, roles).await
+        }
+        Command::Sandbox => {
+            let sandbox_config = kttipay::runtime::sandbox_config(&config, config.sandbox_webhook_url.clone());
+            let sandbox = kttipay_sandbox::start(sandbox_config, config.sandbox_addr).await?;
+            let stop = sandbox.shutdown_token();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stop.cancel();
+            });
+            sandbox.wait().await;
+            Ok(())
         }
         Command::Worker {
             queues,
@@ -107,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
                 api: false,
                 relay: !no_relay,
                 worker_queues: config.worker_queues.clone(),
+                sandbox: false,
             };
             run(&config, roles).await
         }

@@ -27,15 +27,32 @@ pub struct Roles {
     pub relay: bool,
     /// Queues to run workers for; empty runs none.
     pub worker_queues: Vec<Queue>,
+    /// The embedded sandbox provider.
+    pub sandbox: bool,
 }
 
 impl Roles {
+    /// Everything `serve` runs: the sandbox too when no provider is configured.
     pub fn everything(config: &Config) -> Roles {
         Roles {
             api: true,
             relay: true,
             worker_queues: config.worker_queues.clone(),
+            sandbox: config.shaype_base_url.is_none(),
         }
+    }
+}
+
+/// The sandbox's settings from ours; webhooks go to `webhook_base`.
+pub fn sandbox_config(config: &Config, webhook_base: String) -> kttipay_sandbox::SandboxConfig {
+    kttipay_sandbox::SandboxConfig {
+        database_url: config.sandbox_database_url.clone(),
+        webhook_base_url: webhook_base,
+        webhook_secret: config.shaype_webhook_secret.clone(),
+        api_token: config.shaype_api_token.clone(),
+        kyc_delay: Duration::from_millis(config.sandbox_kyc_delay_ms),
+        tick: Duration::from_millis(config.sandbox_tick_ms),
+        bsb: "802985".into(),
     }
 }
 
@@ -43,9 +60,12 @@ impl Roles {
 pub struct Running {
     /// Where the API listens (when it runs).
     pub addr: Option<SocketAddr>,
+    /// The banking provider's base URL: the configured one, or the embedded sandbox's.
+    pub shaype_base_url: Option<String>,
     pub pool: PgPool,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
+    sandbox: Option<kttipay_sandbox::RunningSandbox>,
 }
 
 impl Running {
@@ -53,6 +73,9 @@ impl Running {
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
+        if let Some(sandbox) = self.sandbox.take() {
+            sandbox.shutdown().await;
+        }
     }
 
     /// A token that stops this process when cancelled.
@@ -66,6 +89,9 @@ impl Running {
             // One role ending (the HTTP server failing, say) ends the process
             // cleanly instead of leaving it half alive.
             self.shutdown.cancel();
+        }
+        if let Some(sandbox) = self.sandbox.take() {
+            sandbox.shutdown().await;
         }
     }
 }
@@ -168,10 +194,26 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         tasks.spawn(run_worker_pool(deps, workers, shutdown.clone()));
     }
 
+    // The embedded sandbox reports to this process's own API (its real port).
+    let mut sandbox = None;
+    if roles.sandbox {
+        let webhook_base = addr
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_else(|| config.sandbox_webhook_url.clone());
+        let running = kttipay_sandbox::start(sandbox_config(config, webhook_base), config.sandbox_addr).await?;
+        sandbox = Some(running);
+    }
+    let shaype_base_url = config
+        .shaype_base_url
+        .clone()
+        .or_else(|| sandbox.as_ref().map(|s| s.base_url()));
+
     Ok(Running {
         addr,
+        shaype_base_url,
         pool,
         shutdown,
         tasks,
+        sandbox,
     })
 }

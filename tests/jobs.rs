@@ -182,6 +182,7 @@ async fn a_job_dispatched_twice_runs_once() {
             api: true,
             relay: false,
             worker_queues: c.worker_queues.clone(),
+            sandbox: false,
         },
     )
     .await;

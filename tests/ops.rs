@@ -113,3 +113,27 @@ fn the_checked_in_openapi_document_is_current() {
         "openapi.json is stale: run UPDATE_OPENAPI=1 cargo test --test ops"
     );
 }
+
+#[tokio::test]
+async fn serve_embeds_the_sandbox_provider_when_none_is_configured() {
+    let app = TestApp::spawn().await;
+    assert!(
+        app.shaype_base_url.starts_with("http://127.0.0.1:"),
+        "{}",
+        app.shaype_base_url
+    );
+    let client =
+        kttipay_providers::shaype::client::ShaypeClient::new(&app.shaype_base_url, &app.config.shaype_api_token)
+            .unwrap();
+    let err = client.get_account(&uuid::Uuid::new_v4().to_string()).await.unwrap_err();
+    assert_eq!(err, kttipay_providers::shaype::client::ProviderError::NotFound);
+    let view = app
+        .client
+        .put(format!("{}/sandbox/faults", app.shaype_base_url))
+        .json(&serde_json::json!({"latencyMs": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(view.status(), 200);
+    app.stop().await;
+}

@@ -31,6 +31,8 @@ pub fn redis_url() -> String {
 
 pub struct TestApp {
     pub base: String,
+    /// The embedded sandbox provider's base URL.
+    pub shaype_base_url: String,
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub smtp: SmtpCatcher,
@@ -62,6 +64,9 @@ impl TestApp {
             ("DATABASE_URL", format!("{}/{db_name}", pg_base_url())),
             ("REDIS_URL", redis_url()),
             ("KTTIPAY_HTTP_ADDR", "127.0.0.1:0".into()),
+            ("KTTIPAY_SANDBOX_ADDR", "127.0.0.1:0".into()),
+            ("KTTIPAY_SANDBOX_KYC_DELAY_MS", "50".into()),
+            ("KTTIPAY_SANDBOX_TICK_MS", "20".into()),
             ("KTTIPAY_PUBLIC_URL", "http://kttipay.test".into()),
             ("KTTIPAY_QUEUE_PREFIX", format!("kttipay_test_{id}")),
             (
@@ -87,9 +92,11 @@ impl TestApp {
         prepare_database(&config).await.expect("test database");
         let running = start(&config, roles(&config)).await.expect("app starts");
         let base = format!("http://{}", running.addr.expect("api runs"));
+        let shaype_base_url = running.shaype_base_url.clone().unwrap_or_default();
         let pool = running.pool.clone();
         TestApp {
             base,
+            shaype_base_url,
             client: reqwest::Client::new(),
             pool,
             smtp,
@@ -110,6 +117,7 @@ impl TestApp {
         }
         self.pool.close().await;
         drop_database(&self.db_name).await;
+        drop_database(&format!("{}_sandbox", self.db_name)).await;
         if let Ok(client) = redis::Client::open(redis_url())
             && let Ok(mut conn) = client.get_multiplexed_async_connection().await
         {

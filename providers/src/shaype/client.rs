@@ -431,7 +431,7 @@ mod tests {
         let body = TransferOut {
             amount: "5.00".parse().unwrap(),
             description: "payout".into(),
-            idempotency_key: "k".into(),
+            idempotency_key: Some("k".into()),
             sender_customer_hay_id: "c".into(),
             transfer_type: "ACCOUNT".into(),
             account_transfer: None,

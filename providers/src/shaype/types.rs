@@ -312,7 +312,8 @@ pub struct TransferOut {
     #[serde(with = "amount")]
     pub amount: Decimal,
     pub description: String,
-    pub idempotency_key: String,
+    /// Optional in the spec; we always send one, and the sandbox requires it.
+    pub idempotency_key: Option<String>,
     pub sender_customer_hay_id: String,
     /// `ACCOUNT` (to a BSB and account number) or `INTERNAL`.
     pub transfer_type: String,

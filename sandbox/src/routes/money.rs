@@ -1,0 +1,125 @@
+//! Transfers out, debits, transaction search, and the `/v0/utils` mock routes.
+
+use super::{JsonResult, id, parse_body};
+use crate::bank::money::{self, Outgoing};
+use crate::error::SandboxError;
+use crate::state::{Faults, SandboxState};
+use kttipay_providers::shaype::types::*;
+use poem::handler;
+use poem::http::StatusCode;
+use poem::web::{Data, Json, Path};
+
+#[handler]
+pub async fn transfer(
+    state: Data<&SandboxState>,
+    Path(account): Path<String>,
+    raw: Vec<u8>,
+) -> JsonResult<TransactionOutcome> {
+    let req: TransferOut = parse_body(&raw)?;
+    let faults = state.faults();
+    if Faults::roll(faults.transfer_error_rate) {
+        return Err(SandboxError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "injected transfer fault",
+        ));
+    }
+    let key = req
+        .idempotency_key
+        .clone()
+        .ok_or_else(|| SandboxError::invalid("idempotencyKey is required by this sandbox"))?;
+    let counterpart = req.account_transfer.as_ref();
+    let outcome = money::send_out(
+        &state.pool,
+        Outgoing {
+            account: id(&account, "account")?,
+            kind: "INTERBANK_TRANSFER_OUT",
+            amount: req.amount,
+            idempotency_key: &key,
+            description: &req.description,
+            reference: req.reference.as_deref(),
+            counterpart_name: counterpart.map(|c| c.recipient_name.as_str()),
+            counterpart_bsb: counterpart.map(|c| c.bsb.as_str()),
+            counterpart_account: counterpart.map(|c| c.account_number.as_str()),
+        },
+    )
+    .await?;
+    if Faults::roll(faults.transfer_drop_response_rate) {
+        // The money moved; the caller never hears so. Its retry with the same key
+        // must find this outcome instead of moving money again.
+        return Err(SandboxError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "injected lost response",
+        ));
+    }
+    Ok(Json(outcome))
+}
+
+#[handler]
+pub async fn debit(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<TransactionOutcome> {
+    let req: CreateDebit = parse_body(&raw)?;
+    Ok(Json(
+        money::send_out(
+            &state.pool,
+            Outgoing {
+                account: id(&req.account_hay_id, "account")?,
+                kind: "GENERAL_DEBIT",
+                amount: req.amount,
+                idempotency_key: &req.idempotency_key,
+                description: &req.description,
+                reference: req.reference.as_deref(),
+                counterpart_name: Some(&req.counterpart_name),
+                counterpart_bsb: None,
+                counterpart_account: None,
+            },
+        )
+        .await?,
+    ))
+}
+
+#[handler]
+pub async fn search(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<Vec<FinancialTransaction>> {
+    let req: SearchTransactions = parse_body(&raw)?;
+    Ok(Json(money::search(&state.pool, &req).await?))
+}
+
+fn message(text: impl Into<String>) -> Json<GenericMessage> {
+    Json(GenericMessage {
+        message: Some(text.into()),
+    })
+}
+
+#[handler]
+pub async fn npp_inbound(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<GenericMessage> {
+    let req: GenerateNppInbound = parse_body(&raw)?;
+    money::npp_inbound(&state.pool, &req).await?;
+    Ok(message("inbound NPP transaction generated"))
+}
+
+#[handler]
+pub async fn auth_hold(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<GenericMessage> {
+    let req: GenerateAuthHold = parse_body(&raw)?;
+    Ok(
+        match money::authorise(&state.pool, &req.card_token, req.amount, None).await? {
+            Some(hold) => message(format!("hold {hold} created")),
+            None => message("authorisation declined"),
+        },
+    )
+}
+
+#[handler]
+pub async fn card_transaction(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<GenericMessage> {
+    let req: GenerateCardTransaction = parse_body(&raw)?;
+    if req.settlement_delay_in_seconds < 0 {
+        return Err(SandboxError::invalid("settlementDelayInSeconds must not be negative"));
+    }
+    let settle_at = chrono::Utc::now() + chrono::Duration::seconds(req.settlement_delay_in_seconds);
+    Ok(
+        match money::authorise(&state.pool, &req.card_token, req.amount, Some(settle_at)).await? {
+            Some(hold) => message(format!(
+                "hold {hold} created, settling at {}",
+                crate::bank::rfc3339(settle_at)
+            )),
+            None => message("authorisation declined"),
+        },
+    )
+}

@@ -410,6 +410,7 @@ impl Config {
             google: self.google.clone(),
             apple: self.apple.clone(),
             queue_prefix: self.queue_prefix.clone(),
+            shaype_webhook_secret: self.shaype_webhook_secret.clone(),
         }
     }
 }

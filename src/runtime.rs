@@ -9,6 +9,7 @@ use kttipay_api::AppState;
 use kttipay_db::PgPool;
 use kttipay_jobs::Queue;
 use kttipay_providers::email::{DynMailer, LogMailer, SmtpMailer};
+use kttipay_providers::shaype::client::ShaypeClient;
 use kttipay_workers::{RelayConfig, WorkerDeps, WorkerPoolConfig, run_relay, run_worker_pool};
 use poem::listener::TcpAcceptor;
 use std::net::SocketAddr;
@@ -158,6 +159,20 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         tracing::info!(addr = %addr.expect("bound"), "API listening");
     }
 
+    // The embedded sandbox reports to this process's own API (its real port).
+    let mut sandbox = None;
+    if roles.sandbox {
+        let webhook_base = addr
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_else(|| config.sandbox_webhook_url.clone());
+        let running = kttipay_sandbox::start(sandbox_config(config, webhook_base), config.sandbox_addr).await?;
+        sandbox = Some(running);
+    }
+    let shaype_base_url = config
+        .shaype_base_url
+        .clone()
+        .or_else(|| sandbox.as_ref().map(|s| s.base_url()));
+
     if roles.relay {
         let relay = RelayConfig {
             queues: Queue::ALL.to_vec(),
@@ -179,9 +194,13 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
                 Arc::new(LogMailer)
             }
         };
+        let banking_url = shaype_base_url
+            .clone()
+            .context("no banking provider: set SHAYPE_BASE_URL")?;
         let deps = WorkerDeps {
             pool: pool.clone(),
             mailer,
+            banking: ShaypeClient::new(&banking_url, &config.shaype_api_token).map_err(anyhow::Error::msg)?,
             public_url: config.public_url.clone(),
         };
         let workers = WorkerPoolConfig {
@@ -193,20 +212,6 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
         };
         tasks.spawn(run_worker_pool(deps, workers, shutdown.clone()));
     }
-
-    // The embedded sandbox reports to this process's own API (its real port).
-    let mut sandbox = None;
-    if roles.sandbox {
-        let webhook_base = addr
-            .map(|a| format!("http://{a}"))
-            .unwrap_or_else(|| config.sandbox_webhook_url.clone());
-        let running = kttipay_sandbox::start(sandbox_config(config, webhook_base), config.sandbox_addr).await?;
-        sandbox = Some(running);
-    }
-    let shaype_base_url = config
-        .shaype_base_url
-        .clone()
-        .or_else(|| sandbox.as_ref().map(|s| s.base_url()));
 
     Ok(Running {
         addr,

@@ -182,7 +182,7 @@ async fn a_job_dispatched_twice_runs_once() {
             api: true,
             relay: false,
             worker_queues: c.worker_queues.clone(),
-            sandbox: false,
+            sandbox: true,
         },
     )
     .await;
@@ -200,6 +200,11 @@ async fn a_job_dispatched_twice_runs_once() {
     // Two workers race on the same job.
     let mailer = kttipay_providers::email::SmtpMailer::new(&app.smtp.url, "t@kttipay.test").unwrap();
     let deps = kttipay_workers::WorkerDeps {
+        banking: kttipay_providers::shaype::client::ShaypeClient::new(
+            &app.shaype_base_url,
+            &app.config.shaype_api_token,
+        )
+        .unwrap(),
         pool: app.pool.clone(),
         mailer: Arc::new(mailer),
         public_url: "http://kttipay.test".into(),

@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod json;
 pub mod observe;
 pub mod ops;
+pub mod raw_json;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -23,15 +24,17 @@ pub mod views;
 use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::OpenApiService;
-use routes::{admin::AdminApi, auth::AuthApi, settings::SettingsApi, users::UserApi};
+use routes::{
+    admin::AdminApi, auth::AuthApi, kyc::KycApi, provider::ProviderApi, settings::SettingsApi, users::UserApi,
+};
 pub use state::{ApiConfig, AppState, SocialProvider};
 
-type Apis = (AuthApi, UserApi, SettingsApi, AdminApi);
+type Apis = (AuthApi, UserApi, KycApi, SettingsApi, AdminApi, ProviderApi);
 
 /// The OpenAPI service: every documented route.
 pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, UserApi, SettingsApi, AdminApi),
+        (AuthApi, UserApi, KycApi, SettingsApi, AdminApi, ProviderApi),
         "KttiPay API",
         env!("CARGO_PKG_VERSION"),
     )

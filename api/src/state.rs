@@ -34,6 +34,8 @@ pub struct ApiConfig {
     pub apple: SocialProvider,
     /// Redis prefix of the job queues (for the readiness check's key space).
     pub queue_prefix: String,
+    /// The HMAC secret of the banking provider's webhooks.
+    pub shaype_webhook_secret: String,
 }
 
 /// Cheap to clone: everything behind one `Arc`.

@@ -7,6 +7,8 @@
 //! - [`ktties`]: the pots themselves.
 //! - [`ledger`]: booking journal entries, balances, and the full recomputation.
 //! - [`jobs`]: the outbox and every job's life (dispatch, attempts, dead state).
+//! - [`provider_events`]: the banking provider's webhooks, stored once each.
+//! - [`kyc`]: KYC submissions and users' standing at the provider.
 //! - [`emails`]: which job sent which email (exactly-once sending).
 //!
 //! Queries are checked at run time against the migrated schema by the integration
@@ -17,7 +19,9 @@ pub mod emails;
 pub mod idempotency;
 pub mod jobs;
 pub mod ktties;
+pub mod kyc;
 pub mod ledger;
+pub mod provider_events;
 pub mod sessions;
 pub mod setup;
 pub mod users;

@@ -20,6 +20,8 @@ pub struct User {
     pub blocked_at: Option<DateTime<Utc>>,
     pub is_platform_admin: bool,
     pub created_at: DateTime<Utc>,
+    pub provider_customer_id: Option<String>,
+    pub kyc_decided_at: Option<DateTime<Utc>>,
 }
 
 impl User {
@@ -32,7 +34,8 @@ impl User {
 macro_rules! columns {
     () => {
         "id, email::text AS email, first_name, last_name, phone, date_of_birth, avatar_key, \
-         password_hash, email_verified_at, kyc_status, blocked_at, is_platform_admin, created_at"
+         password_hash, email_verified_at, kyc_status, blocked_at, is_platform_admin, created_at, \
+         provider_customer_id, kyc_decided_at"
     };
 }
 

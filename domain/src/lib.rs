@@ -1,6 +1,7 @@
 //! KttiPay's pure rules: no database, HTTP, queue or network I/O lives here.
 //!
 //! - [`ids`]: typed ids, so a user id is never passed where a session id belongs.
+//! - [`kyc`]: what a KYC submission must contain.
 //! - [`ledger`]: double-entry journal entries and ktti balances; entries balance by
 //!   construction.
 //! - [`money`]: [`Money`], a two-decimal amount; the only way money enters or leaves.
@@ -9,6 +10,7 @@
 //! - [`validation`]: the field-error type every rule reports with.
 
 pub mod ids;
+pub mod kyc;
 pub mod ledger;
 pub mod money;
 pub mod secret;

@@ -69,8 +69,49 @@ impl Job for Noop {
     };
 }
 
+/// Apply one stored provider webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyProviderEvent {
+    pub event_id: uuid::Uuid,
+}
+
+impl Job for ApplyProviderEvent {
+    const KIND: &'static str = "provider_event.apply.v1";
+    const QUEUE: Queue = Queue::Banking;
+    // Out-of-order events wait for their predecessor by retrying: many quick tries.
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 12,
+        base_delay_ms: 500,
+        max_delay_ms: 5 * 60 * 1_000,
+    };
+}
+
+/// Send one KYC submission to the provider (create the customer, open the case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitKyc {
+    pub submission_id: uuid::Uuid,
+}
+
+impl Job for SubmitKyc {
+    const KIND: &'static str = "kyc.submit.v1";
+    const QUEUE: Queue = Queue::Banking;
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 10,
+        base_delay_ms: 1_000,
+        max_delay_ms: 10 * 60 * 1_000,
+    };
+}
+
 /// Every kind with its queue and policy, for code that sees only stored rows.
 pub const ALL: &[(&str, Queue, RetryPolicy)] = &[
     (SendEmail::KIND, SendEmail::QUEUE, SendEmail::RETRY),
     (Noop::KIND, Noop::QUEUE, Noop::RETRY),
+    (
+        ApplyProviderEvent::KIND,
+        ApplyProviderEvent::QUEUE,
+        ApplyProviderEvent::RETRY,
+    ),
+    (SubmitKyc::KIND, SubmitKyc::QUEUE, SubmitKyc::RETRY),
 ];

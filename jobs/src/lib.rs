@@ -20,16 +20,19 @@ pub use retry::RetryPolicy;
 pub enum Queue {
     /// Outbound email: slow SMTP should never hold up anything else.
     Email,
+    /// Calls to the banking provider and applying its webhooks.
+    Banking,
     /// Housekeeping and anything without a queue of its own.
     Default,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 2] = [Queue::Email, Queue::Default];
+    pub const ALL: [Queue; 3] = [Queue::Email, Queue::Banking, Queue::Default];
 
     pub fn name(self) -> &'static str {
         match self {
             Queue::Email => "email",
+            Queue::Banking => "banking",
             Queue::Default => "default",
         }
     }

@@ -5,6 +5,7 @@ use kttipay_db::{PgPool, jobs};
 use kttipay_domain::ids::JobId;
 use kttipay_jobs::{Job, kinds, retry_policy_of};
 use kttipay_providers::email::DynMailer;
+use kttipay_providers::shaype::client::ShaypeClient;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -21,6 +22,8 @@ pub const JOB_RUN_LEASE_SECS: i64 = JOB_RUN_TIMEOUT_SECS as i64 + 60;
 pub struct WorkerDeps {
     pub pool: PgPool,
     pub mailer: DynMailer,
+    /// The banking provider (or the sandbox).
+    pub banking: ShaypeClient,
     /// The app's public base URL, for links in emails.
     pub public_url: String,
 }
@@ -111,6 +114,8 @@ async fn run(deps: &WorkerDeps, id: JobId, kind: &str, payload: serde_json::Valu
     match kind {
         kinds::SendEmail::KIND => handlers::email::run(deps, id, decode(payload)?).await,
         kinds::Noop::KIND => handlers::noop::run(deps, id, decode(payload)?).await,
+        kinds::ApplyProviderEvent::KIND => handlers::provider_event::run(deps, id, decode(payload)?).await,
+        kinds::SubmitKyc::KIND => handlers::kyc::run(deps, id, decode(payload)?).await,
         other => Err(JobError::Permanent(format!("no handler for job kind {other:?}"))),
     }
 }

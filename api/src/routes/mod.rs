@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod auth;
+pub mod kyc;
+pub mod provider;
 pub mod settings;
 pub mod users;
 
@@ -15,6 +17,8 @@ pub enum Tag {
     User,
     /// Admin and operations (platform staff)
     Admin,
+    /// Banking provider webhooks (HMAC-signed, not for apps)
+    Provider,
 }
 
 /// The client's IP for rate limiting: the socket peer, or the first

@@ -2,4 +2,6 @@
 //! does nothing when its work is already done.
 
 pub mod email;
+pub mod kyc;
 pub mod noop;
+pub mod provider_event;

@@ -1,0 +1,44 @@
+//! `RawJson`: a JSON body kept as the exact bytes received. Webhook signatures are
+//! computed over those bytes, so they must be checked before any parsing.
+
+use crate::error::ApiError;
+use crate::json::JSON_BODY_MAX_BYTES;
+use poem::{Request, RequestBody};
+use poem_openapi::impl_apirequest_for_payload;
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+
+pub struct RawJson(pub Vec<u8>);
+
+impl Payload for RawJson {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type
+            .split(';')
+            .next()
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some("The provider's body, as specs/shaype-notifications.openapi.json defines it"),
+            ..MetaSchema::new("object")
+        }))
+    }
+}
+
+impl ParsePayload for RawJson {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = body
+            .take()?
+            .into_bytes_limit(JSON_BODY_MAX_BYTES)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("The body could not be read: {e}")))?;
+        Ok(RawJson(bytes.to_vec()))
+    }
+}
+
+impl_apirequest_for_payload!(RawJson);

@@ -10,6 +10,7 @@
 //! - [`observe`]: request ids, HTTP metrics, last-resort error conversion.
 //! - [`ops`]: `/health/*` and `/metrics`; [`openapi`] and [`app`] assemble it all.
 
+pub mod amount;
 pub mod auth;
 pub mod error;
 pub mod idempotency;
@@ -24,17 +25,36 @@ pub mod views;
 use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::OpenApiService;
+use routes::ktties::{BankingApi, KttiApi};
 use routes::{
     admin::AdminApi, auth::AuthApi, kyc::KycApi, provider::ProviderApi, settings::SettingsApi, users::UserApi,
 };
 pub use state::{ApiConfig, AppState, SocialProvider};
 
-type Apis = (AuthApi, UserApi, KycApi, SettingsApi, AdminApi, ProviderApi);
+type Apis = (
+    AuthApi,
+    UserApi,
+    KycApi,
+    SettingsApi,
+    KttiApi,
+    BankingApi,
+    AdminApi,
+    ProviderApi,
+);
 
 /// The OpenAPI service: every documented route.
 pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, UserApi, KycApi, SettingsApi, AdminApi, ProviderApi),
+        (
+            AuthApi,
+            UserApi,
+            KycApi,
+            SettingsApi,
+            KttiApi,
+            BankingApi,
+            AdminApi,
+            ProviderApi,
+        ),
         "KttiPay API",
         env!("CARGO_PKG_VERSION"),
     )

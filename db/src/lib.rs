@@ -4,7 +4,7 @@
 //! - [`setup`]: connect, create the database if missing, run migrations.
 //! - [`users`], [`sessions`], [`email_tokens`]: accounts and authentication.
 //! - [`idempotency`]: stored responses for `Idempotency-Key` replays.
-//! - [`ktties`]: the pots themselves.
+//! - [`ktties`]: the pots themselves and their members; [`cards`]: members' cards.
 //! - [`ledger`]: booking journal entries, balances, and the full recomputation.
 //! - [`jobs`]: the outbox and every job's life (dispatch, attempts, dead state).
 //! - [`provider_events`]: the banking provider's webhooks, stored once each.
@@ -14,6 +14,7 @@
 //! Queries are checked at run time against the migrated schema by the integration
 //! tests, which exercise every function here.
 
+pub mod cards;
 pub mod email_tokens;
 pub mod emails;
 pub mod idempotency;

@@ -55,3 +55,33 @@ typed_id!(
     /// A ktti (a shared money pot, or a user's personal one).
     KttiId
 );
+
+/// Alphabet of deposit references: no 0/O or 1/I, which people misread off a screen.
+const REFERENCE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+/// A member's deposit reference, e.g. `KP7QX4M2HD`: "KP" and eight characters from
+/// `random` (32^8, about 10^12 values, so collisions are rare and caught by a
+/// unique index).
+pub fn deposit_reference(random: u64) -> String {
+    let mut out = String::from("KP");
+    let mut r = random;
+    for _ in 0..8 {
+        out.push(REFERENCE_ALPHABET[(r % 32) as usize] as char);
+        r /= 32;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deposit_references_are_readable() {
+        let r = deposit_reference(u64::MAX);
+        assert_eq!(r.len(), 10);
+        assert!(r.starts_with("KP"));
+        assert!(!r[2..].contains(['0', 'O', '1', 'I']));
+        assert_ne!(deposit_reference(1), deposit_reference(2));
+    }
+}

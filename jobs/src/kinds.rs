@@ -104,6 +104,23 @@ impl Job for SubmitKyc {
     };
 }
 
+/// Open a ktti's provider account and its owner's virtual card, then activate it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupKtti {
+    pub ktti_id: uuid::Uuid,
+}
+
+impl Job for SetupKtti {
+    const KIND: &'static str = "ktti.setup.v1";
+    const QUEUE: Queue = Queue::Banking;
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 10,
+        base_delay_ms: 1_000,
+        max_delay_ms: 10 * 60 * 1_000,
+    };
+}
+
 /// Every kind with its queue and policy, for code that sees only stored rows.
 pub const ALL: &[(&str, Queue, RetryPolicy)] = &[
     (SendEmail::KIND, SendEmail::QUEUE, SendEmail::RETRY),
@@ -114,4 +131,5 @@ pub const ALL: &[(&str, Queue, RetryPolicy)] = &[
         ApplyProviderEvent::RETRY,
     ),
     (SubmitKyc::KIND, SubmitKyc::QUEUE, SubmitKyc::RETRY),
+    (SetupKtti::KIND, SetupKtti::QUEUE, SetupKtti::RETRY),
 ];

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod ktties;
 pub mod kyc;
 pub mod provider;
 pub mod settings;
@@ -15,6 +16,10 @@ pub enum Tag {
     Auth,
     /// User, settings, device
     User,
+    /// Ktti
+    Ktti,
+    /// Banking, card
+    Banking,
     /// Admin and operations (platform staff)
     Admin,
     /// Banking provider webhooks (HMAC-signed, not for apps)

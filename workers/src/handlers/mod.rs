@@ -5,3 +5,4 @@ pub mod email;
 pub mod kyc;
 pub mod noop;
 pub mod provider_event;
+pub mod setup_ktti;

@@ -4,9 +4,10 @@
 //! `unmatched` (counted in metrics and visible to operators), never dropped.
 
 use crate::{JobError, WorkerDeps};
-use kttipay_db::{kyc, provider_events};
-use kttipay_domain::ids::JobId;
-use kttipay_jobs::kinds::ApplyProviderEvent;
+use kttipay_db::ktties::{self, KttiKind};
+use kttipay_db::{jobs, kyc, provider_events};
+use kttipay_domain::ids::{JobId, KttiId, UserId, deposit_reference};
+use kttipay_jobs::kinds::{ApplyProviderEvent, SetupKtti};
 use kttipay_providers::shaype::webhook::{NotificationDto, NotificationType};
 
 pub async fn run(deps: &WorkerDeps, _id: JobId, job: ApplyProviderEvent) -> Result<(), JobError> {
@@ -65,9 +66,26 @@ async fn kyc_decision(
     };
     let mut tx = deps.pool.begin().await?;
     let changed = kyc::set_status(&mut tx, user, decision).await?;
+    if decision == "verified" {
+        open_personal_ktti(&mut tx, user).await?;
+    }
     tx.commit().await?;
     Ok((
         "applied",
         (!changed).then(|| "the user was already verified".to_string()),
     ))
+}
+
+/// A verified user gets their personal ktti: created here, in the same transaction
+/// as the decision, and set up at the provider by a job. Idempotent: a user has at
+/// most one personal ktti.
+async fn open_personal_ktti(conn: &mut kttipay_db::PgConnection, user: UserId) -> Result<(), sqlx::Error> {
+    if ktties::personal_of(&mut *conn, user).await?.is_some() {
+        return Ok(());
+    }
+    let ktti = KttiId::new();
+    ktties::create(conn, ktti, KttiKind::Personal, "Personal", user).await?;
+    ktties::add_member(conn, ktti, user, "owner", &deposit_reference(rand::random())).await?;
+    jobs::enqueue(conn, &SetupKtti { ktti_id: ktti.0 }).await?;
+    Ok(())
 }

@@ -1,0 +1,293 @@
+//! Reading ktties: the caller's list, their personal ktti, one ktti, its banking
+//! details and the caller's card. Only members see a ktti: anyone else gets 404,
+//! exactly as for a ktti that does not exist.
+
+use crate::amount::Amount;
+use crate::auth::BearerAuth;
+use crate::error::ApiError;
+use crate::routes::Tag;
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use kttipay_db::ktties::{self, KttiFilter, KttiRow};
+use kttipay_db::{cards, users};
+use kttipay_domain::Money;
+use kttipay_domain::ids::KttiId;
+use kttipay_domain::ledger::Balances;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use uuid::Uuid;
+
+/// Default and largest v2 page sizes.
+pub const PAGE_SIZE_DEFAULT: u32 = 20;
+pub const PAGE_SIZE_MAX: u32 = 100;
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct KttiView {
+    pub id: Uuid,
+    pub name: String,
+    /// `group` or `personal`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// `pendingSetup`, `active`, `closing`, `disbursing`, `readyToClose` or `closed`.
+    pub status: String,
+    pub currency: String,
+    /// Posted money in the account.
+    pub total_balance: Amount,
+    /// Total less open card holds and payouts in flight.
+    pub available_balance: Amount,
+    /// The caller's role: `owner`, `admin` or `member`.
+    pub role: String,
+    /// For members of a group ktti; personal ktties have none.
+    pub referral_code: Option<String>,
+    pub member_count: i64,
+    /// Why setting the ktti up at the bank failed, if it did.
+    pub setup_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn money(d: rust_decimal::Decimal) -> Money {
+    Money::new(d).expect("NUMERIC(18,2) fits Money")
+}
+
+impl From<KttiRow> for KttiView {
+    fn from(k: KttiRow) -> Self {
+        let balances = Balances {
+            available: money(k.available),
+            reserved: money(k.reserved),
+        };
+        KttiView {
+            id: k.id,
+            name: k.name,
+            kind: k.kind,
+            status: k.status,
+            currency: k.currency,
+            total_balance: balances.total().into(),
+            available_balance: balances.available.into(),
+            role: k.role,
+            referral_code: None,
+            member_count: k.member_count,
+            setup_error: k.setup_error,
+            created_at: k.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct KttiPage {
+    pub items: Vec<KttiView>,
+    pub page: u32,
+    pub page_size: u32,
+    pub total: i64,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct BankingDetails {
+    pub bsb: String,
+    pub account_number: String,
+    pub account_name: String,
+    /// Not registered yet for our accounts.
+    pub pay_id: Option<String>,
+    /// Put this on a transfer and the deposit is attributed to you.
+    pub deposit_reference: String,
+    pub provider_account_id: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CardView {
+    pub id: Uuid,
+    /// The provider's public card token.
+    pub card_token: Option<String>,
+    pub last4: Option<String>,
+    pub masked_pan: Option<String>,
+    /// `active`, `frozen`, `cancelled`, ...
+    pub status: String,
+    /// `virtual` or `physical`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// `none`, `ordered`, `shipped`, `delivered`.
+    pub order_status: String,
+    pub delivery_address: Option<serde_json::Value>,
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("ktti_not_found", "No such ktti.")
+}
+
+pub struct KttiApi;
+
+#[OpenApi(tag = "Tag::Ktti")]
+impl KttiApi {
+    /// The caller's ktties
+    ///
+    /// Newest first; filter by `status`, `type` (`group`/`personal`), `role` and `q`
+    /// (part of the name).
+    #[oai(path = "/api/v2/ktties", method = "get", operation_id = "listKtties")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        status: Query<Option<String>>,
+        #[oai(name = "type")] kind: Query<Option<String>>,
+        role: Query<Option<String>>,
+        q: Query<Option<String>>,
+        page: Query<Option<u32>>,
+        #[oai(name = "pageSize")] page_size: Query<Option<u32>>,
+    ) -> Result<Json<KttiPage>, ApiError> {
+        let page = page.0.unwrap_or(1);
+        let page_size = page_size.0.unwrap_or(PAGE_SIZE_DEFAULT);
+        if page == 0 {
+            return Err(ApiError::invalid_field("invalid_page", "page", "must be 1 or more"));
+        }
+        if !(1..=PAGE_SIZE_MAX).contains(&page_size) {
+            return Err(ApiError::invalid_field(
+                "invalid_page_size",
+                "pageSize",
+                "must be 1 to 100",
+            ));
+        }
+        let one_of = |field: &str, v: &Option<String>, allowed: &[&str]| match v {
+            Some(x) if !allowed.contains(&x.as_str()) => Err(ApiError::invalid_field(
+                "invalid_filter",
+                field,
+                &format!("must be one of {}", allowed.join(", ")),
+            )),
+            _ => Ok(()),
+        };
+        one_of(
+            "status",
+            &status.0,
+            &[
+                "pendingSetup",
+                "active",
+                "closing",
+                "disbursing",
+                "readyToClose",
+                "closed",
+            ],
+        )?;
+        one_of("type", &kind.0, &["group", "personal"])?;
+        one_of("role", &role.0, &["owner", "admin", "member"])?;
+        let filter = KttiFilter {
+            status: status.0,
+            kind: kind.0,
+            role: role.0,
+            q: q.0.filter(|s| !s.trim().is_empty()),
+        };
+        let offset = i64::from(page - 1) * i64::from(page_size);
+        let (rows, total) =
+            ktties::list_for_member(&state.pool, auth.0.user_id, &filter, i64::from(page_size), offset).await?;
+        Ok(Json(KttiPage {
+            items: rows.into_iter().map(Into::into).collect(),
+            page,
+            page_size,
+            total,
+        }))
+    }
+
+    /// The caller's personal ktti
+    ///
+    /// Opened when KYC is verified; 404 until then.
+    #[oai(path = "/api/v2/ktties/personal", method = "get", operation_id = "getPersonalKtti")]
+    async fn personal(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<KttiView>, ApiError> {
+        let row = ktties::personal_of(&state.pool, auth.0.user_id).await?;
+        row.map(|k| Json(k.into())).ok_or_else(|| {
+            ApiError::not_found(
+                "ktti_not_found",
+                "No personal ktti yet: it opens once your identity is verified.",
+            )
+        })
+    }
+
+    /// Read a single ktti
+    #[oai(path = "/api/v2/ktties/:kttiId", method = "get", operation_id = "getKtti")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+    ) -> Result<Json<KttiView>, ApiError> {
+        let row = ktties::find_for_member(&state.pool, auth.0.user_id, KttiId(id.0)).await?;
+        row.map(|k| Json(k.into())).ok_or_else(not_found)
+    }
+}
+
+pub struct BankingApi;
+
+#[OpenApi(tag = "Tag::Banking")]
+impl BankingApi {
+    /// Banking details of a ktti
+    ///
+    /// BSB and account number to pay into, and the caller's own deposit reference.
+    /// 409 while the account is still being opened.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/banking",
+        method = "get",
+        operation_id = "getKttiBanking"
+    )]
+    async fn banking(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+    ) -> Result<Json<BankingDetails>, ApiError> {
+        let k = ktties::find_for_member(&state.pool, auth.0.user_id, KttiId(id.0))
+            .await?
+            .ok_or_else(not_found)?;
+        let (Some(account), Some(bsb), Some(number)) = (k.provider_account_id, k.bsb, k.account_number) else {
+            return Err(ApiError::conflict(
+                "ktti_not_ready",
+                "The ktti's bank account is still being opened.",
+            ));
+        };
+        let account_name = if k.kind == "personal" {
+            let owner = users::find(&state.pool, kttipay_domain::ids::UserId(k.owner_id)).await?;
+            owner
+                .map(|u| format!("{} {}", u.first_name, u.last_name))
+                .unwrap_or_else(|| k.name.clone())
+        } else {
+            k.name.clone()
+        };
+        Ok(Json(BankingDetails {
+            bsb,
+            account_number: number,
+            account_name,
+            pay_id: None,
+            deposit_reference: k.deposit_reference,
+            provider_account_id: account,
+        }))
+    }
+
+    /// The caller's card on a ktti
+    #[oai(path = "/api/v2/ktties/:kttiId/card", method = "get", operation_id = "getKttiCard")]
+    async fn card(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+    ) -> Result<Json<CardView>, ApiError> {
+        let ktti = KttiId(id.0);
+        ktties::find_for_member(&state.pool, auth.0.user_id, ktti)
+            .await?
+            .ok_or_else(not_found)?;
+        let card = cards::of_member(&state.pool, ktti, auth.0.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("card_not_found", "You have no card on this ktti yet."))?;
+        Ok(Json(CardView {
+            id: card.id,
+            masked_pan: card.last4.as_ref().map(|l| format!("•••• •••• •••• {l}")),
+            card_token: card.card_token,
+            last4: card.last4,
+            status: card.status,
+            kind: card.card_type,
+            order_status: card.order_status,
+            delivery_address: card.delivery_address,
+        }))
+    }
+}

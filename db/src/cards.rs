@@ -1,0 +1,67 @@
+//! Members' cards.
+
+use chrono::{DateTime, Utc};
+use kttipay_domain::ids::{KttiId, UserId};
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use uuid::Uuid;
+
+pub struct NewCard<'a> {
+    pub ktti: KttiId,
+    pub user: UserId,
+    pub provider_card_id: &'a str,
+    pub card_token: Option<&'a str>,
+    pub last4: Option<&'a str>,
+    pub card_type: &'a str,
+    pub status: &'a str,
+    pub delivery_address: Option<serde_json::Value>,
+}
+
+/// Records a card the provider issued; a second record of the same provider card
+/// is a no-op (the setup job may run twice).
+pub async fn insert(conn: &mut PgConnection, c: &NewCard<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO cards (id, ktti_id, user_id, provider_card_id, card_token, last4, card_type, status, delivery_address) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (provider_card_id) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(c.ktti.0)
+    .bind(c.user.0)
+    .bind(c.provider_card_id)
+    .bind(c.card_token)
+    .bind(c.last4)
+    .bind(c.card_type)
+    .bind(c.status)
+    .bind(&c.delivery_address)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct CardRow {
+    pub id: Uuid,
+    pub provider_card_id: String,
+    pub card_token: Option<String>,
+    pub last4: Option<String>,
+    pub card_type: String,
+    pub status: String,
+    pub order_status: String,
+    pub delivery_address: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The member's live card on a ktti.
+pub async fn of_member<'e>(
+    db: impl PgExecutor<'e>,
+    ktti: KttiId,
+    user: UserId,
+) -> Result<Option<CardRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, provider_card_id, card_token, last4, card_type, status, order_status, delivery_address, created_at \
+         FROM cards WHERE ktti_id = $1 AND user_id = $2 AND status <> 'cancelled'",
+    )
+    .bind(ktti.0)
+    .bind(user.0)
+    .fetch_optional(db)
+    .await
+}

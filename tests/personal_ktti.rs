@@ -1,0 +1,222 @@
+//! The personal ktti: opened by KYC approval, set up at the provider by jobs, and
+//! visible only to its owner.
+
+mod common;
+
+use common::{TestApp, problem};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn kyc_body() -> Value {
+    json!({
+        "firstName": "Pia", "lastName": "Lee", "dateOfBirth": "1991-02-03",
+        "address": {"line1": "5 Pitt St", "suburb": "Sydney", "state": "NSW", "postcode": "2000", "country": "AU"},
+        "idDocumentType": "passport", "idDocumentNumber": "PA1234567",
+    })
+}
+
+/// Signs up, passes KYC, and waits for the personal ktti to be active.
+async fn verified_with_ktti(app: &TestApp, email: &str) -> (common::Tokens, Value) {
+    let t = app.signed_up(email).await;
+    let none = app.get_auth("/api/v2/ktties/personal", &t.access_token).await;
+    problem(none, 404, "ktti_not_found").await;
+    assert_eq!(
+        app.post_auth("/api/v2/users/me/kyc", &t.access_token, kyc_body())
+            .await
+            .status(),
+        202
+    );
+    let deadline = Instant::now() + Duration::from_secs(common::DRAIN_TIMEOUT_SECS);
+    loop {
+        let r = app.get_auth("/api/v2/ktties/personal", &t.access_token).await;
+        if r.status() == 200 {
+            let k: Value = r.json().await.unwrap();
+            if k["status"] == "active" {
+                return (t, k);
+            }
+        }
+        assert!(Instant::now() < deadline, "the personal ktti never became active");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn kyc_approval_opens_an_active_personal_ktti_with_account_and_card() {
+    let app = TestApp::spawn().await;
+    let (t, k) = verified_with_ktti(&app, "pia@example.com").await;
+    assert_eq!(
+        (k["type"].as_str(), k["role"].as_str()),
+        (Some("personal"), Some("owner"))
+    );
+    assert_eq!(
+        (k["totalBalance"].as_str(), k["availableBalance"].as_str()),
+        (Some("0.00"), Some("0.00"))
+    );
+    assert_eq!(k["memberCount"], 1);
+    assert_eq!(k["currency"], "AUD");
+    let id = k["id"].as_str().unwrap();
+
+    let same: Value = app
+        .get_auth(&format!("/api/v2/ktties/{id}"), &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(same["id"], k["id"]);
+    let banking: Value = app
+        .get_auth(&format!("/api/v2/ktties/{id}/banking"), &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(banking["bsb"], "802985");
+    assert_eq!(banking["accountNumber"].as_str().unwrap().len(), 9);
+    assert_eq!(banking["accountName"], "Ann Lee");
+    assert!(banking["depositReference"].as_str().unwrap().starts_with("KP"));
+    let card: Value = app
+        .get_auth(&format!("/api/v2/ktties/{id}/card"), &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (card["type"].as_str(), card["status"].as_str()),
+        (Some("virtual"), Some("active"))
+    );
+    assert_eq!(card["last4"].as_str().unwrap().len(), 4);
+    assert!(card["cardToken"].as_str().unwrap().starts_with("tok_"));
+
+    // The provider agrees: an empty account exists with our number.
+    let view: Value = app
+        .client
+        .get(format!(
+            "{}/sandbox/accounts/{}",
+            app.shaype_base_url,
+            banking["providerAccountId"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["accountNumber"], banking["accountNumber"]);
+    assert_eq!(view["balance"].to_string(), "0.00");
+
+    let list: Value = app
+        .get_auth("/api/v2/ktties", &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (list["total"].as_i64(), list["page"].as_i64(), list["pageSize"].as_i64()),
+        (Some(1), Some(1), Some(20))
+    );
+    let groups: Value = app
+        .get_auth("/api/v2/ktties?type=group", &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(groups["total"], 0);
+    let by_name: Value = app
+        .get_auth("/api/v2/ktties?q=perso", &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_name["total"], 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_users_ktti_is_404_everywhere_and_bad_filters_are_422() {
+    let app = TestApp::spawn().await;
+    let (_, k) = verified_with_ktti(&app, "own@example.com").await;
+    let id = k["id"].as_str().unwrap();
+    let other = app.signed_up("nosy@example.com").await;
+    for path in [
+        format!("/api/v2/ktties/{id}"),
+        format!("/api/v2/ktties/{id}/banking"),
+        format!("/api/v2/ktties/{id}/card"),
+    ] {
+        problem(app.get_auth(&path, &other.access_token).await, 404, "ktti_not_found").await;
+    }
+    let ghost = uuid::Uuid::new_v4();
+    problem(
+        app.get_auth(&format!("/api/v2/ktties/{ghost}"), &other.access_token)
+            .await,
+        404,
+        "ktti_not_found",
+    )
+    .await;
+    let list: Value = app
+        .get_auth("/api/v2/ktties", &other.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 0);
+    for (query, code) in [
+        ("type=weird", "invalid_filter"),
+        ("pageSize=0", "invalid_page_size"),
+        ("pageSize=101", "invalid_page_size"),
+        ("page=0", "invalid_page"),
+    ] {
+        problem(
+            app.get_auth(&format!("/api/v2/ktties?{query}"), &other.access_token)
+                .await,
+            422,
+            code,
+        )
+        .await;
+    }
+    let unauthenticated = app
+        .client
+        .get(app.url(&format!("/api/v2/ktties/{id}")))
+        .send()
+        .await
+        .unwrap();
+    problem(unauthenticated, 401, "unauthorized").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_approval_event_opens_no_second_ktti() {
+    let app = TestApp::spawn().await;
+    let (t, k) = verified_with_ktti(&app, "twice@example.com").await;
+    let customer: String =
+        sqlx::query_scalar("SELECT provider_customer_id FROM users WHERE email = 'twice@example.com'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let body =
+        json!({"customerHayId": customer, "idempotencyKey": "late-duplicate-approval", "type": "ONBOARDING_PASSED"})
+            .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let sig =
+        kttipay_providers::shaype::webhook::sign(app.config.shaype_webhook_secret.as_bytes(), now, body.as_bytes());
+    let r = app
+        .client
+        .post(app.url("/api/hay/v0/communications/notification"))
+        .header("content-type", "application/json")
+        .header("X-Hay-Timestamp", now.to_string())
+        .header("X-Hay-Signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    app.drain().await;
+    assert_eq!(app.count("SELECT count(*) FROM ktties").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM cards").await, 1);
+    let again: Value = app
+        .get_auth("/api/v2/ktties/personal", &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["id"], k["id"]);
+    app.stop().await;
+}

@@ -26,6 +26,7 @@ use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::OpenApiService;
 use routes::ktties::{BankingApi, KttiApi};
+use routes::transactions::TransactionsApi;
 use routes::{
     admin::AdminApi, auth::AuthApi, kyc::KycApi, provider::ProviderApi, settings::SettingsApi, users::UserApi,
 };
@@ -38,6 +39,7 @@ type Apis = (
     SettingsApi,
     KttiApi,
     BankingApi,
+    TransactionsApi,
     AdminApi,
     ProviderApi,
 );
@@ -52,6 +54,7 @@ pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
             SettingsApi,
             KttiApi,
             BankingApi,
+            TransactionsApi,
             AdminApi,
             ProviderApi,
         ),

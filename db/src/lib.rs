@@ -9,6 +9,7 @@
 //! - [`jobs`]: the outbox and every job's life (dispatch, attempts, dead state).
 //! - [`provider_events`]: the banking provider's webhooks, stored once each.
 //! - [`kyc`]: KYC submissions and users' standing at the provider.
+//! - [`transactions`]: transactions as members see them, with offset and cursor paging.
 //! - [`emails`]: which job sent which email (exactly-once sending).
 //!
 //! Queries are checked at run time against the migrated schema by the integration
@@ -25,6 +26,7 @@ pub mod ledger;
 pub mod provider_events;
 pub mod sessions;
 pub mod setup;
+pub mod transactions;
 pub mod users;
 
 pub use setup::{connect, create_database_if_missing, migrate};

@@ -261,6 +261,77 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no {label:?} in {}", mail.data))
     }
 
+    /// Signs up, passes KYC through the sandbox, and waits for the personal ktti
+    /// to be active. Returns the tokens and the ktti as the API shows it.
+    pub async fn verified_with_ktti(&self, email: &str) -> (Tokens, Value) {
+        let t = self.signed_up(email).await;
+        let kyc = json!({
+            "firstName": "Pia", "lastName": "Lee", "dateOfBirth": "1991-02-03",
+            "address": {"line1": "5 Pitt St", "suburb": "Sydney", "state": "NSW", "postcode": "2000", "country": "AU"},
+            "idDocumentType": "passport", "idDocumentNumber": "PA1234567",
+        });
+        assert_eq!(
+            self.post_auth("/api/v2/users/me/kyc", &t.access_token, kyc)
+                .await
+                .status(),
+            202
+        );
+        let ktti = self
+            .eventually("the personal ktti to be active", || async {
+                let r = self.get_auth("/api/v2/ktties/personal", &t.access_token).await;
+                let k: Value = r.json().await.ok()?;
+                (k["status"] == "active").then_some(k)
+            })
+            .await;
+        (t, ktti)
+    }
+
+    /// Waits until `check` gives a value: for effects that arrive from outside the
+    /// test's control (the sandbox's webhooks), polled, with a deadline.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, check: F) -> T
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(DRAIN_TIMEOUT_SECS);
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Signs and delivers a provider webhook body to our API, as the provider would.
+    pub async fn provider_webhook(&self, body: &Value) -> reqwest::Response {
+        let raw = body.to_string();
+        let now = chrono::Utc::now().timestamp();
+        let sig =
+            kttipay_providers::shaype::webhook::sign(self.config.shaype_webhook_secret.as_bytes(), now, raw.as_bytes());
+        self.client
+            .post(self.url("/api/hay/v0/communications/notification"))
+            .header("content-type", "application/json")
+            .header("X-Hay-Timestamp", now.to_string())
+            .header("X-Hay-Signature", sig)
+            .body(raw)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Calls a sandbox route (`/v0/utils/...`, `/sandbox/...`).
+    pub async fn sandbox(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.shaype_base_url))
+            .bearer_auth(&self.config.shaype_api_token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
+    }
+
     /// Makes `email`'s user a platform admin and returns a fresh login.
     pub async fn admin(&self, email: &str) -> Tokens {
         self.signed_up(email).await;

@@ -6,6 +6,7 @@ pub mod ktties;
 pub mod kyc;
 pub mod provider;
 pub mod settings;
+pub mod transactions;
 pub mod users;
 
 use poem_openapi::Tags;
@@ -20,6 +21,8 @@ pub enum Tag {
     Ktti,
     /// Banking, card
     Banking,
+    /// Transactions, splits, receipts
+    Transactions,
     /// Admin and operations (platform staff)
     Admin,
     /// Banking provider webhooks (HMAC-signed, not for apps)

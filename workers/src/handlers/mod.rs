@@ -3,6 +3,7 @@
 
 pub mod email;
 pub mod kyc;
+pub mod money_event;
 pub mod noop;
 pub mod provider_event;
 pub mod setup_ktti;

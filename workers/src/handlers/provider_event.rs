@@ -39,6 +39,10 @@ pub async fn run(deps: &WorkerDeps, _id: JobId, job: ApplyProviderEvent) -> Resu
                 ),
             }
         }
+        NotificationType::Transaction => match dto.transaction_event.as_ref() {
+            Some(event) => super::money_event::apply(&deps.pool, event).await?,
+            None => ("ignored", Some("a TRANSACTION notification without its event".into())),
+        },
         other => (
             "ignored",
             Some(format!("{other:?} events are not applied by this version")),

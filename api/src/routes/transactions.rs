@@ -1,0 +1,356 @@
+//! Transactions: per ktti and across the caller's ktties; v2 pages by number, v3 by
+//! an opaque cursor that stays stable while new transactions arrive.
+
+use crate::amount::Amount;
+use crate::auth::BearerAuth;
+use crate::error::ApiError;
+use crate::routes::Tag;
+use crate::routes::ktties::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
+use crate::state::AppState;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use kttipay_db::ktties;
+use kttipay_db::transactions::{self as txns, Cursor, TransactionRow, TxFilter};
+use kttipay_domain::Money;
+use kttipay_domain::ids::{KttiId, UserId};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use uuid::Uuid;
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TransactionView {
+    pub id: Uuid,
+    pub ktti_id: Uuid,
+    /// `deposit`, `cardPayment`, `refund`, `fee`, `payout`, `transferOut`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// `pending`, `posted`, `reversed`, `declined`.
+    pub status: String,
+    /// Always positive; see `direction`.
+    pub amount: Amount,
+    /// `in` or `out`.
+    pub direction: String,
+    pub description: Option<String>,
+    pub merchant_name: Option<String>,
+    pub counterparty_name: Option<String>,
+    pub reference: Option<String>,
+    /// Deposits: the member who paid it in.
+    pub assignee_id: Option<Uuid>,
+    pub provider_transaction_id: Option<String>,
+    pub decline_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub posted_at: Option<DateTime<Utc>>,
+}
+
+impl From<TransactionRow> for TransactionView {
+    fn from(t: TransactionRow) -> Self {
+        TransactionView {
+            id: t.id,
+            ktti_id: t.ktti_id,
+            kind: t.kind,
+            status: t.status,
+            amount: Money::new(t.amount).expect("NUMERIC(18,2) fits Money").into(),
+            direction: t.direction,
+            description: t.description,
+            merchant_name: t.merchant_name,
+            counterparty_name: t.counterparty_name,
+            reference: t.reference,
+            assignee_id: t.assignee_id,
+            provider_transaction_id: t.provider_transaction_id.or(t.provider_hold_id),
+            decline_reason: t.decline_reason,
+            created_at: t.created_at,
+            posted_at: t.posted_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TransactionPage {
+    pub items: Vec<TransactionView>,
+    pub page: u32,
+    pub page_size: u32,
+    pub total: i64,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TransactionCursorPage {
+    pub items: Vec<TransactionView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The query parameters every transaction list takes.
+struct Filters {
+    kind: Option<String>,
+    status: Option<String>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    member: Option<Uuid>,
+}
+
+impl Filters {
+    fn into_filter(self, ktti: Option<KttiId>) -> Result<TxFilter, ApiError> {
+        let check = |field: &str, v: &Option<String>, allowed: &[&str]| match v {
+            Some(x) if !allowed.contains(&x.as_str()) => Err(ApiError::invalid_field(
+                "invalid_filter",
+                field,
+                &format!("must be one of {}", allowed.join(", ")),
+            )),
+            _ => Ok(()),
+        };
+        check(
+            "type",
+            &self.kind,
+            &["deposit", "cardPayment", "refund", "fee", "payout", "transferOut"],
+        )?;
+        check("status", &self.status, &["pending", "posted", "reversed", "declined"])?;
+        if let (Some(f), Some(t)) = (self.from, self.to)
+            && f > t
+        {
+            return Err(ApiError::invalid_field(
+                "invalid_filter",
+                "from",
+                "must not be after to",
+            ));
+        }
+        Ok(TxFilter {
+            ktti,
+            kind: self.kind,
+            status: self.status,
+            from: self.from,
+            to: self.to,
+            member: self.member.map(UserId),
+        })
+    }
+}
+
+fn page_params(page: Option<u32>, size: Option<u32>) -> Result<(u32, u32), ApiError> {
+    let (page, size) = (page.unwrap_or(1), size.unwrap_or(PAGE_SIZE_DEFAULT));
+    if page == 0 {
+        return Err(ApiError::invalid_field("invalid_page", "page", "must be 1 or more"));
+    }
+    if !(1..=PAGE_SIZE_MAX).contains(&size) {
+        return Err(ApiError::invalid_field(
+            "invalid_page_size",
+            "pageSize",
+            "must be 1 to 100",
+        ));
+    }
+    Ok((page, size))
+}
+
+fn encode_cursor(row: &TransactionRow) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}|{}", row.created_at.timestamp_micros(), row.id))
+}
+
+fn decode_cursor(raw: &str) -> Result<Cursor, ApiError> {
+    let bad = || ApiError::invalid_field("invalid_cursor", "cursor", "is not a cursor from this API");
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?).map_err(|_| bad())?;
+    let (micros, id) = text.split_once('|').ok_or_else(bad)?;
+    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok((at, id.parse().map_err(|_| bad())?))
+}
+
+async fn v2(
+    state: &AppState,
+    user: UserId,
+    filter: TxFilter,
+    page: u32,
+    size: u32,
+) -> Result<Json<TransactionPage>, ApiError> {
+    let (rows, total) = txns::page(
+        &state.pool,
+        user,
+        &filter,
+        i64::from(size),
+        i64::from(page - 1) * i64::from(size),
+    )
+    .await?;
+    Ok(Json(TransactionPage {
+        items: rows.into_iter().map(Into::into).collect(),
+        page,
+        page_size: size,
+        total,
+    }))
+}
+
+async fn v3(
+    state: &AppState,
+    user: UserId,
+    filter: TxFilter,
+    cursor: Option<String>,
+    limit: Option<u32>,
+) -> Result<Json<TransactionCursorPage>, ApiError> {
+    let limit = limit.unwrap_or(PAGE_SIZE_DEFAULT);
+    if !(1..=PAGE_SIZE_MAX).contains(&limit) {
+        return Err(ApiError::invalid_field("invalid_limit", "limit", "must be 1 to 100"));
+    }
+    let after = cursor.as_deref().map(decode_cursor).transpose()?;
+    // One extra row tells whether another page exists.
+    let mut rows = txns::page_after(&state.pool, user, &filter, after, i64::from(limit) + 1).await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(encode_cursor)
+    } else {
+        None
+    };
+    Ok(Json(TransactionCursorPage {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
+}
+
+/// 404 unless the caller is a member of the ktti.
+async fn member_ktti(state: &AppState, user: UserId, id: Uuid) -> Result<KttiId, ApiError> {
+    let ktti = KttiId(id);
+    ktties::find_for_member(&state.pool, user, ktti)
+        .await?
+        .map(|_| ktti)
+        .ok_or_else(|| ApiError::not_found("ktti_not_found", "No such ktti."))
+}
+
+pub struct TransactionsApi;
+
+#[OpenApi(tag = "Tag::Transactions")]
+impl TransactionsApi {
+    /// Transactions of a ktti
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/transactions",
+        method = "get",
+        operation_id = "listKttiTransactions"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn ktti_v2(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+        #[oai(name = "type")] kind: Query<Option<String>>,
+        status: Query<Option<String>>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+        #[oai(name = "memberId")] member: Query<Option<Uuid>>,
+        page: Query<Option<u32>>,
+        #[oai(name = "pageSize")] page_size: Query<Option<u32>>,
+    ) -> Result<Json<TransactionPage>, ApiError> {
+        let ktti = member_ktti(&state, auth.0.user_id, id.0).await?;
+        let (page, size) = page_params(page.0, page_size.0)?;
+        let filter = Filters {
+            kind: kind.0,
+            status: status.0,
+            from: from.0,
+            to: to.0,
+            member: member.0,
+        }
+        .into_filter(Some(ktti))?;
+        v2(&state, auth.0.user_id, filter, page, size).await
+    }
+
+    /// Transactions of a ktti, cursor-paginated
+    #[oai(
+        path = "/api/v3/ktties/:kttiId/transactions",
+        method = "get",
+        operation_id = "listKttiTransactionsV3"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn ktti_v3(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+        #[oai(name = "type")] kind: Query<Option<String>>,
+        status: Query<Option<String>>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+        #[oai(name = "memberId")] member: Query<Option<Uuid>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<TransactionCursorPage>, ApiError> {
+        let ktti = member_ktti(&state, auth.0.user_id, id.0).await?;
+        let filter = Filters {
+            kind: kind.0,
+            status: status.0,
+            from: from.0,
+            to: to.0,
+            member: member.0,
+        }
+        .into_filter(Some(ktti))?;
+        v3(&state, auth.0.user_id, filter, cursor.0, limit.0).await
+    }
+
+    /// Transactions of every ktti the caller belongs to
+    #[oai(path = "/api/v2/transactions", method = "get", operation_id = "listTransactions")]
+    #[allow(clippy::too_many_arguments)]
+    async fn all_v2(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "type")] kind: Query<Option<String>>,
+        status: Query<Option<String>>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+        #[oai(name = "memberId")] member: Query<Option<Uuid>>,
+        page: Query<Option<u32>>,
+        #[oai(name = "pageSize")] page_size: Query<Option<u32>>,
+    ) -> Result<Json<TransactionPage>, ApiError> {
+        let (page, size) = page_params(page.0, page_size.0)?;
+        let filter = Filters {
+            kind: kind.0,
+            status: status.0,
+            from: from.0,
+            to: to.0,
+            member: member.0,
+        }
+        .into_filter(None)?;
+        v2(&state, auth.0.user_id, filter, page, size).await
+    }
+
+    /// Transactions of every ktti the caller belongs to, cursor-paginated
+    #[oai(path = "/api/v3/transactions", method = "get", operation_id = "listTransactionsV3")]
+    #[allow(clippy::too_many_arguments)]
+    async fn all_v3(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "type")] kind: Query<Option<String>>,
+        status: Query<Option<String>>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+        #[oai(name = "memberId")] member: Query<Option<Uuid>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<TransactionCursorPage>, ApiError> {
+        let filter = Filters {
+            kind: kind.0,
+            status: status.0,
+            from: from.0,
+            to: to.0,
+            member: member.0,
+        }
+        .into_filter(None)?;
+        v3(&state, auth.0.user_id, filter, cursor.0, limit.0).await
+    }
+
+    /// Details of a transaction
+    #[oai(
+        path = "/api/v2/transactions/:transactionId",
+        method = "get",
+        operation_id = "getTransaction"
+    )]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "transactionId")] id: Path<Uuid>,
+    ) -> Result<Json<TransactionView>, ApiError> {
+        let row = txns::find_for_member(&state.pool, auth.0.user_id, id.0).await?;
+        row.map(|t| Json(t.into()))
+            .ok_or_else(|| ApiError::not_found("transaction_not_found", "No such transaction."))
+    }
+}

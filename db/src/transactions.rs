@@ -1,0 +1,253 @@
+//! Transactions as members see them.
+
+use chrono::{DateTime, Utc};
+use kttipay_domain::Money;
+use kttipay_domain::ids::{KttiId, UserId};
+use rust_decimal::Decimal;
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Default)]
+pub struct NewTransaction<'a> {
+    pub ktti: Option<KttiId>,
+    pub kind: &'a str,
+    pub status: &'a str,
+    pub amount: Money,
+    pub direction: &'a str,
+    pub description: Option<&'a str>,
+    pub merchant_name: Option<&'a str>,
+    pub counterparty_name: Option<&'a str>,
+    pub counterparty_bsb: Option<&'a str>,
+    pub counterparty_account: Option<&'a str>,
+    pub reference: Option<&'a str>,
+    pub assignee: Option<UserId>,
+    pub card: Option<Uuid>,
+    pub provider_transaction_id: Option<&'a str>,
+    pub provider_hold_id: Option<&'a str>,
+    pub decline_reason: Option<&'a str>,
+}
+
+/// Inserts a transaction; `None` when one with the same provider id exists (a
+/// replayed event).
+pub async fn insert(conn: &mut PgConnection, t: &NewTransaction<'_>) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO transactions (id, ktti_id, kind, status, amount, direction, description, merchant_name, \
+             counterparty_name, counterparty_bsb, counterparty_account, reference, assignee_id, card_id, \
+             provider_transaction_id, provider_hold_id, decline_reason, posted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 CASE WHEN $4 = 'posted' THEN now() END) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(t.ktti.map(|k| k.0))
+    .bind(t.kind)
+    .bind(t.status)
+    .bind(t.amount.as_decimal())
+    .bind(t.direction)
+    .bind(t.description)
+    .bind(t.merchant_name)
+    .bind(t.counterparty_name)
+    .bind(t.counterparty_bsb)
+    .bind(t.counterparty_account)
+    .bind(t.reference)
+    .bind(t.assignee.map(|u| u.0))
+    .bind(t.card)
+    .bind(t.provider_transaction_id)
+    .bind(t.provider_hold_id)
+    .bind(t.decline_reason)
+    .fetch_optional(conn)
+    .await
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct TransactionRow {
+    pub id: Uuid,
+    pub ktti_id: Uuid,
+    pub kind: String,
+    pub status: String,
+    pub amount: Decimal,
+    pub direction: String,
+    pub description: Option<String>,
+    pub merchant_name: Option<String>,
+    pub counterparty_name: Option<String>,
+    pub reference: Option<String>,
+    pub assignee_id: Option<Uuid>,
+    pub provider_transaction_id: Option<String>,
+    pub provider_hold_id: Option<String>,
+    pub decline_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub posted_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! tx_columns {
+    () => {
+        "t.id, t.ktti_id, t.kind, t.status, t.amount, t.direction, t.description, t.merchant_name, \
+         t.counterparty_name, t.reference, t.assignee_id, t.provider_transaction_id, t.provider_hold_id, \
+         t.decline_reason, t.created_at, t.posted_at"
+    };
+}
+
+/// The pending card payment of a hold, locked: its settlement updates it.
+pub async fn pending_by_hold(conn: &mut PgConnection, hold: &str) -> Result<Option<TransactionRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        tx_columns!(),
+        " FROM transactions t WHERE t.provider_hold_id = $1 FOR UPDATE"
+    ))
+    .bind(hold)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A pending card payment settles: posted, at the settled amount.
+pub async fn post_settlement(
+    conn: &mut PgConnection,
+    id: Uuid,
+    amount: Money,
+    provider_transaction: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE transactions SET status = 'posted', amount = $2, provider_transaction_id = $3, posted_at = now(), \
+         updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(amount.as_decimal())
+    .bind(provider_transaction)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One transaction, if `user` is an active member of its ktti.
+pub async fn find_for_member<'e>(
+    db: impl PgExecutor<'e>,
+    user: UserId,
+    id: Uuid,
+) -> Result<Option<TransactionRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        tx_columns!(),
+        " FROM transactions t JOIN ktti_members m ON m.ktti_id = t.ktti_id AND m.user_id = $1 AND m.status = 'active' \
+         WHERE t.id = $2"
+    ))
+    .bind(user.0)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Filters for transaction lists.
+#[derive(Debug, Default, Clone)]
+pub struct TxFilter {
+    /// One ktti, or every ktti the user is an active member of.
+    pub ktti: Option<KttiId>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Deposits assigned to this member.
+    pub member: Option<UserId>,
+}
+
+/// Where a page starts: after this (created_at, id), newest first.
+pub type Cursor = (DateTime<Utc>, Uuid);
+
+macro_rules! tx_where {
+    () => {
+        " FROM transactions t JOIN ktti_members m ON m.ktti_id = t.ktti_id AND m.user_id = $1 AND m.status = 'active' \
+          WHERE ($2::uuid IS NULL OR t.ktti_id = $2) AND ($3::text IS NULL OR t.kind = $3) \
+            AND ($4::text IS NULL OR t.status = $4) AND ($5::timestamptz IS NULL OR t.created_at >= $5) \
+            AND ($6::timestamptz IS NULL OR t.created_at < $6) AND ($7::uuid IS NULL OR t.assignee_id = $7) "
+    };
+}
+
+/// A page by offset (v2), newest first, with the total.
+pub async fn page(
+    pool: &PgPool,
+    user: UserId,
+    f: &TxFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<TransactionRow>, i64), sqlx::Error> {
+    let rows = sqlx::query_as(concat!(
+        "SELECT ",
+        tx_columns!(),
+        tx_where!(),
+        "ORDER BY t.created_at DESC, t.id DESC LIMIT $8 OFFSET $9"
+    ))
+    .bind(user.0)
+    .bind(f.ktti.map(|k| k.0))
+    .bind(&f.kind)
+    .bind(&f.status)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.member.map(|u| u.0))
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(pool)
+    .await?;
+    let total: i64 = sqlx::query_scalar(concat!("SELECT count(*)", tx_where!()))
+        .bind(user.0)
+        .bind(f.ktti.map(|k| k.0))
+        .bind(&f.kind)
+        .bind(&f.status)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.member.map(|u| u.0))
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
+}
+
+/// A page by cursor (v3): rows strictly older than `after`. New rows arriving
+/// meanwhile sort before the cursor, so pages never repeat or skip a row.
+pub async fn page_after(
+    pool: &PgPool,
+    user: UserId,
+    f: &TxFilter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<TransactionRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        tx_columns!(),
+        tx_where!(),
+        "AND ($8::timestamptz IS NULL OR (t.created_at, t.id) < ($8, $9)) ORDER BY t.created_at DESC, t.id DESC LIMIT $10"
+    ))
+    .bind(user.0)
+    .bind(f.ktti.map(|k| k.0))
+    .bind(&f.kind)
+    .bind(&f.status)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.member.map(|u| u.0))
+    .bind(after.map(|c| c.0))
+    .bind(after.map(|c| c.1))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// The ktti whose provider account is `account`.
+pub async fn ktti_of_account<'e>(
+    db: impl PgExecutor<'e>,
+    account: &str,
+) -> Result<Option<(KttiId, String, Uuid)>, sqlx::Error> {
+    let row: Option<(Uuid, String, Uuid)> =
+        sqlx::query_as("SELECT id, kind, owner_id FROM ktties WHERE provider_account_id = $1")
+            .bind(account)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(|(id, kind, owner)| (KttiId(id), kind, owner)))
+}
+
+/// Our card with this provider id.
+pub async fn card_by_provider_id<'e>(
+    db: impl PgExecutor<'e>,
+    provider_card: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM cards WHERE provider_card_id = $1")
+        .bind(provider_card)
+        .fetch_optional(db)
+        .await
+}

@@ -1,0 +1,191 @@
+//! Random sequences of deposits, card payments, holds, refunds and fees, run
+//! through the sandbox provider: once every webhook is delivered and applied, our
+//! balances equal the provider's, to the cent, and the journal balances.
+
+mod common;
+
+use common::TestApp;
+use reqwest::Method;
+use serde_json::Value;
+
+/// A small deterministic generator, so a failing sequence can be replayed by seed.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// An amount from 0.01 to `max_cents` / 100, as the provider's JSON number text.
+    fn amount(&mut self, max_cents: u64) -> String {
+        let cents = 1 + self.next() % max_cents;
+        format!("{}.{:02}", cents / 100, cents % 100)
+    }
+}
+
+async fn run_sequence(seed: u64, operations: usize) {
+    let app = TestApp::spawn().await;
+    let (t, k) = app.verified_with_ktti(&format!("prop{seed}@example.com")).await;
+    let id = k["id"].as_str().unwrap().to_string();
+    let banking: Value = app
+        .get_auth(&format!("/api/v2/ktties/{id}/banking"), &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let card: Value = app
+        .get_auth(&format!("/api/v2/ktties/{id}/card"), &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (bsb, number, account) = (
+        banking["bsb"].as_str().unwrap().to_string(),
+        banking["accountNumber"].as_str().unwrap().to_string(),
+        banking["providerAccountId"].as_str().unwrap().to_string(),
+    );
+    let token = card["cardToken"].as_str().unwrap().to_string();
+    let mut rng = XorShift(seed);
+    let post = |path: &'static str, raw: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(format!("{}{path}", app.shaype_base_url))
+                .bearer_auth(&app.config.shaype_api_token)
+                .header("content-type", "application/json")
+                .body(raw)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for op in 0..operations {
+        match rng.next() % 6 {
+            0 | 1 => {
+                let raw = format!(
+                    r#"{{"amount": {}, "description": "in", "idempotencyKey": "npp-{seed}-{op}", "receiverAccountNumber": "{number}", "receiverBsb": "{bsb}", "receiverName": "P", "senderAccountNumber": "111111111", "senderBsb": "062000", "senderName": "P"}}"#,
+                    rng.amount(20_000)
+                );
+                assert_eq!(post("/v0/utils/generate-npp-inbound", raw).await.status(), 200);
+            }
+            2 => {
+                let raw = format!(
+                    r#"{{"amount": {}, "cardToken": "{token}", "settlementDelayInSeconds": 0}}"#,
+                    rng.amount(8_000)
+                );
+                assert_eq!(post("/v0/utils/generate-card-transaction", raw).await.status(), 200);
+            }
+            3 => {
+                let raw = format!(r#"{{"amount": {}, "cardToken": "{token}"}}"#, rng.amount(3_000));
+                assert_eq!(post("/v0/utils/generate-auth-hold", raw).await.status(), 200);
+            }
+            4 => {
+                let view: Value = app
+                    .sandbox(Method::GET, &format!("/sandbox/accounts/{account}"), None)
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                let payments: Vec<Value> = view["movements"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| m["type"] == "CARD_PRESENT_PAYMENT")
+                    .cloned()
+                    .collect();
+                if let Some(m) = payments.get((rng.next() % (payments.len() as u64).max(1)) as usize) {
+                    // Half of a payment at most, so repeated refunds mostly fit.
+                    let paid: u64 = m["amount"]
+                        .to_string()
+                        .trim_start_matches('-')
+                        .replace('.', "")
+                        .parse()
+                        .unwrap();
+                    if paid >= 2 {
+                        let amount = rng.amount(paid / 2);
+                        let raw = format!(
+                            r#"{{"transactionId": "{}", "amount": {amount}}}"#,
+                            m["id"].as_str().unwrap()
+                        );
+                        let status = post("/sandbox/utils/refund", raw).await.status().as_u16();
+                        assert!(status == 200 || status == 422, "refund answered {status}");
+                    }
+                }
+            }
+            _ => {
+                let raw = format!(
+                    r#"{{"accountHayId": "{account}", "amount": {}, "counterpartName": "KttiPay", "description": "fee", "idempotencyKey": "fee-{seed}-{op}", "transactionChannel": "SERVICE_FEE"}}"#,
+                    rng.amount(500)
+                );
+                assert_eq!(post("/v1/transactions/debit", raw).await.status(), 200);
+            }
+        }
+    }
+
+    // Every webhook delivered, then every job applied.
+    let sandbox_db = format!("{}_sandbox", app.config.database_url);
+    let sandbox = sqlx::PgPool::connect(&sandbox_db).await.unwrap();
+    app.eventually("the sandbox to deliver every webhook", || async {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webhooks WHERE delivered_at IS NULL \
+             OR EXISTS (SELECT 1 FROM holds WHERE status = 'OPEN' AND settle_at IS NOT NULL)",
+        )
+        .fetch_one(&sandbox)
+        .await
+        .ok()?;
+        (left == 0).then_some(())
+    })
+    .await;
+    sandbox.close().await;
+    app.drain_all().await;
+
+    let view: Value = app
+        .sandbox(Method::GET, &format!("/sandbox/accounts/{account}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ours: Value = app
+        .get_auth(&format!("/api/v2/ktties/{id}"), &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ours["totalBalance"].as_str().unwrap(),
+        view["balance"].to_string(),
+        "seed {seed}: total"
+    );
+    assert_eq!(
+        ours["availableBalance"].as_str().unwrap(),
+        view["available"].to_string(),
+        "seed {seed}: available"
+    );
+    let mut conn = app.pool.acquire().await.unwrap();
+    let report = kttipay_db::ledger::verify(&mut conn).await.unwrap();
+    assert!(report.is_sound(), "seed {seed}: {report:?}");
+    assert!(report.entries_checked > 0);
+    let kinds = app
+        .count("SELECT count(DISTINCT kind || status) FROM transactions")
+        .await;
+    assert!(
+        kinds >= 4,
+        "seed {seed}: the sequence should mix kinds of movement, saw {kinds}"
+    );
+    let unapplied = app
+        .count("SELECT count(*) FROM provider_events WHERE status NOT IN ('applied')")
+        .await;
+    assert_eq!(unapplied, 0, "seed {seed}: every event applied");
+    drop(conn);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn random_money_movements_keep_our_books_equal_to_the_providers() {
+    for seed in [0x9E37_79B9_7F4A_7C15, 0xDEAD_BEEF_CAFE_F00D] {
+        run_sequence(seed, 30).await;
+    }
+}

@@ -65,3 +65,56 @@ pub async fn of_member<'e>(
     .fetch_optional(db)
     .await
 }
+
+/// Orders the physical card: `none -> ordered`, with the delivery address. False
+/// when it is already ordered or shipped.
+pub async fn order_physical(
+    conn: &mut PgConnection,
+    card: Uuid,
+    address: &serde_json::Value,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE cards SET order_status = 'ordered', delivery_address = $2, updated_at = now() \
+         WHERE id = $1 AND order_status = 'none'",
+    )
+    .bind(card)
+    .bind(address)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Changes the delivery address while the card is being prepared; false once shipped.
+pub async fn change_address(
+    conn: &mut PgConnection,
+    card: Uuid,
+    address: &serde_json::Value,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE cards SET delivery_address = $2, updated_at = now() WHERE id = $1 AND order_status = 'ordered'",
+    )
+    .bind(card)
+    .bind(address)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The provider converted the card: it is physical and on its way.
+pub async fn mark_shipped(conn: &mut PgConnection, card: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE cards SET card_type = 'physical', order_status = 'shipped', updated_at = now() \
+         WHERE id = $1 AND order_status = 'ordered'",
+    )
+    .bind(card)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn provider_id<'e>(db: impl PgExecutor<'e>, card: Uuid) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT provider_card_id, order_status FROM cards WHERE id = $1")
+        .bind(card)
+        .fetch_optional(db)
+        .await
+}

@@ -10,6 +10,7 @@
 //! - [`provider_events`]: the banking provider's webhooks, stored once each.
 //! - [`kyc`]: KYC submissions and users' standing at the provider.
 //! - [`transactions`]: transactions as members see them, with offset and cursor paging.
+//! - [`notes`]: members' notes on transactions.
 //! - [`emails`]: which job sent which email (exactly-once sending).
 //!
 //! Queries are checked at run time against the migrated schema by the integration
@@ -23,6 +24,7 @@ pub mod jobs;
 pub mod ktties;
 pub mod kyc;
 pub mod ledger;
+pub mod notes;
 pub mod provider_events;
 pub mod sessions;
 pub mod setup;

@@ -121,6 +121,23 @@ impl Job for SetupKtti {
     };
 }
 
+/// Convert a member's virtual card to physical at the provider (it is then posted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderPhysicalCard {
+    pub card_id: uuid::Uuid,
+}
+
+impl Job for OrderPhysicalCard {
+    const KIND: &'static str = "card.order_physical.v1";
+    const QUEUE: Queue = Queue::Banking;
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 10,
+        base_delay_ms: 1_000,
+        max_delay_ms: 10 * 60 * 1_000,
+    };
+}
+
 /// Every kind with its queue and policy, for code that sees only stored rows.
 pub const ALL: &[(&str, Queue, RetryPolicy)] = &[
     (SendEmail::KIND, SendEmail::QUEUE, SendEmail::RETRY),
@@ -132,4 +149,9 @@ pub const ALL: &[(&str, Queue, RetryPolicy)] = &[
     ),
     (SubmitKyc::KIND, SubmitKyc::QUEUE, SubmitKyc::RETRY),
     (SetupKtti::KIND, SetupKtti::QUEUE, SetupKtti::RETRY),
+    (
+        OrderPhysicalCard::KIND,
+        OrderPhysicalCard::QUEUE,
+        OrderPhysicalCard::RETRY,
+    ),
 ];

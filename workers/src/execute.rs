@@ -117,6 +117,7 @@ async fn run(deps: &WorkerDeps, id: JobId, kind: &str, payload: serde_json::Valu
         kinds::ApplyProviderEvent::KIND => handlers::provider_event::run(deps, id, decode(payload)?).await,
         kinds::SubmitKyc::KIND => handlers::kyc::run(deps, id, decode(payload)?).await,
         kinds::SetupKtti::KIND => handlers::setup_ktti::run(deps, id, decode(payload)?).await,
+        kinds::OrderPhysicalCard::KIND => handlers::card_order::run(deps, id, decode(payload)?).await,
         other => Err(JobError::Permanent(format!("no handler for job kind {other:?}"))),
     }
 }

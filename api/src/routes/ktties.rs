@@ -115,6 +115,62 @@ pub struct CardView {
     pub delivery_address: Option<serde_json::Value>,
 }
 
+#[derive(Debug, poem_openapi::Object, serde::Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct CardAddress {
+    pub address: crate::routes::kyc::Address,
+}
+
+#[derive(poem_openapi::ApiResponse)]
+pub enum CardOrdered {
+    /// Ordered; the card is converted and posted in the background.
+    #[oai(status = 202)]
+    Accepted(Json<CardView>),
+}
+
+fn card_view(card: cards::CardRow) -> CardView {
+    CardView {
+        id: card.id,
+        masked_pan: card.last4.as_ref().map(|l| format!("•••• •••• •••• {l}")),
+        card_token: card.card_token,
+        last4: card.last4,
+        status: card.status,
+        kind: card.card_type,
+        order_status: card.order_status,
+        delivery_address: card.delivery_address,
+    }
+}
+
+/// The caller's ktti and live card, for card changes only an owner or admin may make.
+async fn card_for_change(
+    state: &AppState,
+    user: kttipay_domain::ids::UserId,
+    id: Uuid,
+) -> Result<(KttiId, cards::CardRow), ApiError> {
+    let ktti = KttiId(id);
+    let k = ktties::find_for_member(&state.pool, user, ktti)
+        .await?
+        .ok_or_else(not_found)?;
+    if !matches!(k.role.as_str(), "owner" | "admin") {
+        return Err(ApiError::forbidden(
+            "role_forbidden",
+            "Only the ktti's owner or an admin may change its card.",
+        ));
+    }
+    let card = cards::of_member(&state.pool, ktti, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("card_not_found", "You have no card on this ktti yet."))?;
+    Ok((ktti, card))
+}
+
+fn address_json(body: &CardAddress) -> Result<serde_json::Value, ApiError> {
+    let mut v = kttipay_domain::Validation::new();
+    let address = crate::routes::kyc::validate_address(&mut v, "address", &body.address);
+    v.finish().map_err(ApiError::invalid)?;
+    serde_json::to_value(address).map_err(ApiError::internal)
+}
+
 fn not_found() -> ApiError {
     ApiError::not_found("ktti_not_found", "No such ktti.")
 }
@@ -279,15 +335,73 @@ impl BankingApi {
         let card = cards::of_member(&state.pool, ktti, auth.0.user_id)
             .await?
             .ok_or_else(|| ApiError::not_found("card_not_found", "You have no card on this ktti yet."))?;
-        Ok(Json(CardView {
-            id: card.id,
-            masked_pan: card.last4.as_ref().map(|l| format!("•••• •••• •••• {l}")),
-            card_token: card.card_token,
-            last4: card.last4,
-            status: card.status,
-            kind: card.card_type,
-            order_status: card.order_status,
-            delivery_address: card.delivery_address,
-        }))
+        Ok(Json(card_view(card)))
+    }
+
+    /// Order a physical card
+    ///
+    /// Owner or admin. The virtual card becomes physical (same number) and is posted
+    /// to `address`. 409 once ordered.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/card/physical",
+        method = "post",
+        operation_id = "orderPhysicalCard"
+    )]
+    async fn order_physical(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+        body: crate::json::JsonBody<CardAddress>,
+    ) -> Result<CardOrdered, ApiError> {
+        let address = address_json(&body.0)?;
+        let (ktti, card) = card_for_change(&state, auth.0.user_id, id.0).await?;
+        let mut tx = state.pool.begin().await?;
+        if !cards::order_physical(&mut tx, card.id, &address).await? {
+            return Err(ApiError::conflict(
+                "card_already_ordered",
+                "A physical card is already ordered.",
+            ));
+        }
+        kttipay_db::jobs::enqueue(&mut tx, &kttipay_jobs::kinds::OrderPhysicalCard { card_id: card.id }).await?;
+        tx.commit().await?;
+        let card = cards::of_member(&state.pool, ktti, auth.0.user_id)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(CardOrdered::Accepted(Json(card_view(card))))
+    }
+
+    /// Change the card's delivery address
+    ///
+    /// Only while the physical card is being prepared: 409 once shipped.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/card/address",
+        method = "put",
+        operation_id = "changeCardAddress"
+    )]
+    async fn change_address(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+        body: crate::json::JsonBody<CardAddress>,
+    ) -> Result<Json<CardView>, ApiError> {
+        let address = address_json(&body.0)?;
+        let (ktti, card) = card_for_change(&state, auth.0.user_id, id.0).await?;
+        let mut tx = state.pool.begin().await?;
+        if !cards::change_address(&mut tx, card.id, &address).await? {
+            return Err(match card.order_status.as_str() {
+                "none" => ApiError::conflict("card_not_ordered", "No physical card is on order."),
+                _ => ApiError::conflict(
+                    "card_shipped",
+                    "The card has shipped; its address can no longer change.",
+                ),
+            });
+        }
+        tx.commit().await?;
+        let card = cards::of_member(&state.pool, ktti, auth.0.user_id)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(Json(card_view(card)))
     }
 }

@@ -67,6 +67,25 @@ pub enum Submitted {
     Accepted(Json<KycView>),
 }
 
+/// Checks and normalises an address; errors name `<prefix>.<field>`.
+pub fn validate_address(v: &mut Validation, prefix: &str, a: &Address) -> Address {
+    let f = |name: &str| format!("{prefix}.{name}");
+    Address {
+        line1: v.check(&f("line1"), rules::address_line(&a.line1)).unwrap_or_default(),
+        line2: v
+            .check_opt(&f("line2"), a.line2.clone(), |l| rules::address_line(&l))
+            .flatten(),
+        suburb: v
+            .check(&f("suburb"), rules::address_line(&a.suburb))
+            .unwrap_or_default(),
+        state: v.check(&f("state"), rules::state(&a.state)).unwrap_or_default(),
+        postcode: v
+            .check(&f("postcode"), rules::postcode(&a.postcode))
+            .unwrap_or_default(),
+        country: v.check(&f("country"), rules::country(&a.country)).unwrap_or_default(),
+    }
+}
+
 pub struct KycApi;
 
 #[OpenApi(tag = "Tag::User")]

@@ -215,6 +215,48 @@ async fn member_ktti(state: &AppState, user: UserId, id: Uuid) -> Result<KttiId,
         .ok_or_else(|| ApiError::not_found("ktti_not_found", "No such ktti."))
 }
 
+/// Limits on what members write about a transaction.
+pub const NOTE_MAX_CHARS: usize = 1_000;
+pub const CATEGORY_MAX_CHARS: usize = 50;
+pub const TAGS_MAX: usize = 20;
+pub const TAG_MAX_CHARS: usize = 30;
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AdditionalInfo {
+    pub transaction: TransactionView,
+    pub note: Option<String>,
+    pub category: Option<String>,
+    pub tags: Vec<String>,
+    /// `none` until a receipt is uploaded.
+    pub receipt_status: String,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Object, serde::Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct AdditionalInfoPatch {
+    pub note: Option<String>,
+    pub category: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+async fn additional_info(state: &AppState, user: UserId, id: Uuid) -> Result<AdditionalInfo, ApiError> {
+    let row = txns::find_for_member(&state.pool, user, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transaction_not_found", "No such transaction."))?;
+    let note = kttipay_db::notes::find(&state.pool, id).await?.unwrap_or_default();
+    Ok(AdditionalInfo {
+        transaction: row.into(),
+        note: note.note,
+        category: note.category,
+        tags: note.tags,
+        receipt_status: "none".into(),
+        updated_at: note.updated_at,
+    })
+}
+
 pub struct TransactionsApi;
 
 #[OpenApi(tag = "Tag::Transactions")]
@@ -335,6 +377,87 @@ impl TransactionsApi {
         }
         .into_filter(None)?;
         v3(&state, auth.0.user_id, filter, cursor.0, limit.0).await
+    }
+
+    /// Transaction with additional info
+    #[oai(
+        path = "/api/v2/transactions/:transactionId/additional-info",
+        method = "get",
+        operation_id = "getTransactionInfo"
+    )]
+    async fn get_info(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "transactionId")] id: Path<Uuid>,
+    ) -> Result<Json<AdditionalInfo>, ApiError> {
+        Ok(Json(additional_info(&state, auth.0.user_id, id.0).await?))
+    }
+
+    /// Update a transaction's note, category and tags
+    ///
+    /// Any member of the ktti; absent fields stay as they are.
+    #[oai(
+        path = "/api/v2/transactions/:transactionId/additional-info",
+        method = "put",
+        operation_id = "updateTransactionInfo"
+    )]
+    async fn put_info(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "transactionId")] id: Path<Uuid>,
+        body: crate::json::JsonBody<AdditionalInfoPatch>,
+    ) -> Result<Json<AdditionalInfo>, ApiError> {
+        let patch = body.0;
+        let mut v = kttipay_domain::Validation::new();
+        let bounded = |max: usize| {
+            move |s: String| {
+                let s = s.trim().to_string();
+                if s.chars().count() > max || s.chars().any(|c| c.is_control() && c != '\n') {
+                    Err(format!("must be at most {max} printable characters"))
+                } else {
+                    Ok(s)
+                }
+            }
+        };
+        let note = v.check_opt("note", patch.note, bounded(NOTE_MAX_CHARS)).flatten();
+        let category = v
+            .check_opt("category", patch.category, bounded(CATEGORY_MAX_CHARS))
+            .flatten();
+        let tags = v
+            .check_opt("tags", patch.tags, |tags: Vec<String>| {
+                if tags.len() > TAGS_MAX {
+                    return Err(format!("must be at most {TAGS_MAX} tags"));
+                }
+                let mut clean: Vec<String> = Vec::new();
+                for t in tags {
+                    let t = t.trim().to_lowercase();
+                    if t.is_empty() || t.chars().count() > TAG_MAX_CHARS || t.chars().any(char::is_control) {
+                        return Err(format!("each tag must be 1 to {TAG_MAX_CHARS} printable characters"));
+                    }
+                    if !clean.contains(&t) {
+                        clean.push(t);
+                    }
+                }
+                Ok(clean)
+            })
+            .flatten();
+        v.finish().map_err(ApiError::invalid)?;
+        // Visible to the caller, or 404 before anything is written.
+        additional_info(&state, auth.0.user_id, id.0).await?;
+        let mut tx = state.pool.begin().await?;
+        kttipay_db::notes::upsert(
+            &mut tx,
+            id.0,
+            auth.0.user_id,
+            note.as_deref(),
+            category.as_deref(),
+            tags.as_deref(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Json(additional_info(&state, auth.0.user_id, id.0).await?))
     }
 
     /// Details of a transaction

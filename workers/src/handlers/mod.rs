@@ -1,6 +1,7 @@
 //! One module per job kind. Each handler is idempotent: it re-reads state by id and
 //! does nothing when its work is already done.
 
+pub mod card_order;
 pub mod email;
 pub mod kyc;
 pub mod money_event;

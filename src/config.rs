@@ -73,6 +73,9 @@ pub struct Config {
     pub sandbox_tick_ms: u64,
     /// Where the sandbox sends webhooks (our API); defaults to the public URL.
     pub sandbox_webhook_url: String,
+    /// An HTTP SMS gateway; `None` writes texts to the log.
+    pub sms_gateway_url: Option<String>,
+    pub sms_gateway_token: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +99,8 @@ impl fmt::Debug for Config {
             .field("shaype_base_url", &self.shaype_base_url)
             .field("shaype_api_token", &"<redacted>")
             .field("shaype_webhook_secret", &"<redacted>")
+            .field("sms_gateway_url", &self.sms_gateway_url)
+            .field("sms_gateway_token", &"<redacted>")
             .field("queue_prefix", &self.queue_prefix)
             .finish_non_exhaustive()
     }
@@ -375,6 +380,8 @@ impl Config {
                 "1 to 60000 ms",
             ),
             sandbox_webhook_url: r.string("KTTIPAY_SANDBOX_WEBHOOK_URL", &public_url),
+            sms_gateway_url: r.optional("SMS_GATEWAY_URL"),
+            sms_gateway_token: r.string("SMS_GATEWAY_TOKEN", ""),
             shaype_base_url,
             shaype_api_token,
             shaype_webhook_secret,

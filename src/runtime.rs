@@ -10,6 +10,7 @@ use kttipay_db::PgPool;
 use kttipay_jobs::Queue;
 use kttipay_providers::email::{DynMailer, LogMailer, SmtpMailer};
 use kttipay_providers::shaype::client::ShaypeClient;
+use kttipay_providers::sms::{HttpSms, LogSms};
 use kttipay_workers::{RelayConfig, WorkerDeps, WorkerPoolConfig, run_relay, run_worker_pool};
 use poem::listener::TcpAcceptor;
 use std::net::SocketAddr;
@@ -201,6 +202,13 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             pool: pool.clone(),
             mailer,
             banking: ShaypeClient::new(&banking_url, &config.shaype_api_token).map_err(anyhow::Error::msg)?,
+            sms: match &config.sms_gateway_url {
+                Some(url) => Arc::new(HttpSms::new(url, &config.sms_gateway_token).map_err(anyhow::Error::msg)?),
+                None => {
+                    tracing::warn!("SMS_GATEWAY_URL is unset: texts are logged, not sent");
+                    Arc::new(LogSms)
+                }
+            },
             public_url: config.public_url.clone(),
         };
         let workers = WorkerPoolConfig {

@@ -206,6 +206,7 @@ async fn a_job_dispatched_twice_runs_once() {
         )
         .unwrap(),
         pool: app.pool.clone(),
+        sms: Arc::new(kttipay_providers::sms::LogSms),
         mailer: Arc::new(mailer),
         public_url: "http://kttipay.test".into(),
     };

@@ -28,7 +28,12 @@ use poem_openapi::OpenApiService;
 use routes::ktties::{BankingApi, KttiApi};
 use routes::transactions::TransactionsApi;
 use routes::{
-    admin::AdminApi, auth::AuthApi, kyc::KycApi, provider::ProviderApi, settings::SettingsApi, users::UserApi,
+    admin::AdminApi,
+    auth::AuthApi,
+    kyc::KycApi,
+    provider::{ProviderApi, ProviderMessagesApi},
+    settings::SettingsApi,
+    users::UserApi,
 };
 pub use state::{ApiConfig, AppState, SocialProvider};
 
@@ -42,6 +47,7 @@ type Apis = (
     TransactionsApi,
     AdminApi,
     ProviderApi,
+    ProviderMessagesApi,
 );
 
 /// The OpenAPI service: every documented route.
@@ -57,6 +63,7 @@ pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
             TransactionsApi,
             AdminApi,
             ProviderApi,
+            ProviderMessagesApi,
         ),
         "KttiPay API",
         env!("CARGO_PKG_VERSION"),

@@ -138,6 +138,24 @@ impl Job for OrderPhysicalCard {
     };
 }
 
+/// Deliver an email or text the banking provider asked us to send a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliverProviderMessage {
+    pub event_id: uuid::Uuid,
+}
+
+impl Job for DeliverProviderMessage {
+    const KIND: &'static str = "provider_message.deliver.v1";
+    const QUEUE: Queue = Queue::Email;
+    // One-time codes go stale within minutes: retry fast, give up soon.
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 5,
+        base_delay_ms: 1_000,
+        max_delay_ms: 30_000,
+    };
+}
+
 /// Every kind with its queue and policy, for code that sees only stored rows.
 pub const ALL: &[(&str, Queue, RetryPolicy)] = &[
     (SendEmail::KIND, SendEmail::QUEUE, SendEmail::RETRY),

@@ -4,8 +4,10 @@
 //! - [`email`]: outbound email over SMTP ([`email::SmtpMailer`]), or to the log when
 //!   no SMTP server is configured ([`email::LogMailer`]).
 //! - [`shaype`]: the banking provider's wire format and webhook signatures.
+//! - [`sms`]: text messages through an HTTP SMS gateway, or to the log.
 //!
 //! Push (FCM), OCR and object storage arrive with their features.
 
 pub mod email;
 pub mod shaype;
+pub mod sms;

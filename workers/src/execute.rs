@@ -24,6 +24,7 @@ pub struct WorkerDeps {
     pub mailer: DynMailer,
     /// The banking provider (or the sandbox).
     pub banking: ShaypeClient,
+    pub sms: kttipay_providers::sms::DynSms,
     /// The app's public base URL, for links in emails.
     pub public_url: String,
 }
@@ -118,6 +119,7 @@ async fn run(deps: &WorkerDeps, id: JobId, kind: &str, payload: serde_json::Valu
         kinds::SubmitKyc::KIND => handlers::kyc::run(deps, id, decode(payload)?).await,
         kinds::SetupKtti::KIND => handlers::setup_ktti::run(deps, id, decode(payload)?).await,
         kinds::OrderPhysicalCard::KIND => handlers::card_order::run(deps, id, decode(payload)?).await,
+        kinds::DeliverProviderMessage::KIND => handlers::provider_message::run(deps, id, decode(payload)?).await,
         other => Err(JobError::Permanent(format!("no handler for job kind {other:?}"))),
     }
 }

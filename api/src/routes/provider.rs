@@ -7,8 +7,8 @@ use crate::routes::Tag;
 use crate::routes::auth::NoContent;
 use crate::state::AppState;
 use kttipay_db::{jobs, provider_events};
-use kttipay_jobs::kinds::ApplyProviderEvent;
-use kttipay_providers::shaype::webhook::{self, NotificationDto};
+use kttipay_jobs::kinds::{ApplyProviderEvent, DeliverProviderMessage};
+use kttipay_providers::shaype::webhook::{self, EmailDto, NotificationDto, SmsDto};
 use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::Header;
@@ -60,6 +60,89 @@ impl ProviderApi {
         let outcome = if stored.is_some() { "stored" } else { "duplicate" };
         metrics::counter!("kttipay_provider_events_total", "type" => kind.to_string(), "outcome" => outcome)
             .increment(1);
+        Ok(NoContent::Done)
+    }
+}
+
+/// Stores a provider message request once and enqueues its delivery.
+async fn store_message(
+    state: &AppState,
+    channel: &str,
+    key: &str,
+    kind: &str,
+    customer: Option<&str>,
+    value: &serde_json::Value,
+) -> Result<(), ApiError> {
+    let mut tx = state.pool.begin().await?;
+    if let Some(event_id) = provider_events::record(&mut tx, key, channel, kind, customer, value).await? {
+        jobs::enqueue(&mut tx, &DeliverProviderMessage { event_id }).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn parse<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<(T, serde_json::Value), ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?;
+    let dto = serde_json::from_value(value.clone())
+        .map_err(|e| ApiError::invalid_field("invalid_notification", "body", &e.to_string()))?;
+    Ok((dto, value))
+}
+
+pub struct ProviderMessagesApi;
+
+#[OpenApi(tag = "Tag::Provider")]
+impl ProviderMessagesApi {
+    /// The banking provider asks us to email a customer
+    ///
+    /// An `EmailDto` (magic link, PIN change, wallet addition, reminder), with the
+    /// same signature headers as the event webhook; delivered by a job, once per
+    /// `idempotencyKey`.
+    #[oai(
+        path = "/api/hay/v0/communications/email",
+        method = "post",
+        operation_id = "providerEmail"
+    )]
+    async fn email(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "X-Hay-Timestamp")] timestamp: Header<Option<String>>,
+        #[oai(name = "X-Hay-Signature")] signature: Header<Option<String>>,
+        body: RawJson,
+    ) -> Result<NoContent, ApiError> {
+        authenticate(&state, timestamp.as_deref(), signature.as_deref(), &body.0)?;
+        let (dto, value): (EmailDto, _) = parse(&body.0)?;
+        store_message(&state, "email", &dto.idempotency_key, &dto.kind, None, &value).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// The banking provider asks us to text a customer
+    ///
+    /// An `SmsDto` (one-time codes, status changes), with the same signature
+    /// headers; delivered by a job, once per `idempotencyKey`.
+    #[oai(
+        path = "/api/hay/v0/communications/sms",
+        method = "post",
+        operation_id = "providerSms"
+    )]
+    async fn sms(
+        &self,
+        state: Data<&AppState>,
+        #[oai(name = "X-Hay-Timestamp")] timestamp: Header<Option<String>>,
+        #[oai(name = "X-Hay-Signature")] signature: Header<Option<String>>,
+        body: RawJson,
+    ) -> Result<NoContent, ApiError> {
+        authenticate(&state, timestamp.as_deref(), signature.as_deref(), &body.0)?;
+        let (dto, value): (SmsDto, _) = parse(&body.0)?;
+        store_message(
+            &state,
+            "sms",
+            &dto.idempotency_key,
+            &dto.kind,
+            dto.customer_hay_id.as_deref(),
+            &value,
+        )
+        .await?;
         Ok(NoContent::Done)
     }
 }

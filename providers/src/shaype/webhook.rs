@@ -212,24 +212,67 @@ pub struct TransactionEvent {
     pub reference: Option<String>,
 }
 
-/// `POST /api/hay/v0/communications/email` (OTPs, magic links to a customer).
+/// `POST /api/hay/v0/communications/email`: the provider asks us to email a
+/// customer (a magic link, a PIN change, a wallet addition, a reminder).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmailDto {
     pub idempotency_key: String,
     pub email_address: String,
+    /// `MAGIC_LINK`, `CARD_PIN_CHANGE`, `CARD_ADDED_TO_WALLET`, `CUSTOMER_DETAILS_CHANGE`, `REMINDER`.
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub magic_link_event: Option<MagicLinkEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_pin_change_event: Option<CardEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_addition_to_wallet_event: Option<CardEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder_type: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MagicLinkEvent {
+    pub magic_link: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardEvent {
+    pub card_hay_id: Option<String>,
+    pub card_last_four_digits: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OtpEvent {
+    pub otp: Option<String>,
+}
+
+/// `POST /api/hay/v0/communications/sms`: the provider asks us to text a customer
+/// (OTPs, passcode and phone verification codes, status changes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SmsDto {
     pub idempotency_key: String,
     pub phone_number: super::types::PhoneNumber,
+    /// `ACCOUNT_STATUS_CHANGE`, `CARD_ADDED_TO_WALLET`, `OTP`, `PASSCODE_CHANGE`, `PHONE_NUMBER_VERIFICATION`.
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_hay_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_otp_event: Option<OtpEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number_verification_event: Option<OtpEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passcode_change_event: Option<OtpEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_status_change_event: Option<AccountStatusChangeEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_status_change_event: Option<CardStatusChangeEvent>,
 }
 
 #[cfg(test)]

@@ -7,4 +7,5 @@ pub mod kyc;
 pub mod money_event;
 pub mod noop;
 pub mod provider_event;
+pub mod provider_message;
 pub mod setup_ktti;

@@ -171,3 +171,91 @@ async fn members_annotate_transactions() {
     assert_eq!(kept["note"], "Rent share", "a stranger's attempt changed nothing");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn blocking_a_user_freezes_their_cards_at_the_bank() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("staff@example.com").await;
+    let (t, k) = app.verified_with_ktti("frozen@example.com").await;
+    let id = k["id"].as_str().unwrap();
+    let card: Value = app
+        .get_auth(&format!("/api/v2/ktties/{id}/card"), &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let me: Value = app
+        .get_auth("/api/v2/users/me", &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let user = me["id"].as_str().unwrap();
+    let provider_card: String = sqlx::query_scalar("SELECT provider_card_id FROM cards")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let bank = kttipay_providers::shaype::client::ShaypeClient::new(&app.shaype_base_url, &app.config.shaype_api_token)
+        .unwrap();
+
+    assert_eq!(
+        app.post_auth(
+            &format!("/api/v2/admin/users/{user}/block"),
+            &admin.access_token,
+            json!({})
+        )
+        .await
+        .status(),
+        204
+    );
+    app.drain().await;
+    let status: String = sqlx::query_scalar("SELECT status FROM cards")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "frozen");
+    let at_bank = bank.get_card(&provider_card).await.unwrap();
+    assert_eq!(
+        at_bank.card_status,
+        Some(kttipay_providers::shaype::types::CardStatus::Blocked)
+    );
+    // A payment with the frozen card is declined by the bank, and recorded so.
+    app.sandbox(
+        Method::POST,
+        "/v0/utils/generate-auth-hold",
+        Some(json!({"amount": 1.00, "cardToken": card["cardToken"]})),
+    )
+    .await;
+    app.eventually("the declined payment", || async {
+        let reason: Option<String> =
+            sqlx::query_scalar("SELECT decline_reason FROM transactions WHERE status = 'declined'")
+                .fetch_optional(&app.pool)
+                .await
+                .ok()?
+                .flatten();
+        reason.filter(|r| r == "REFUSED_CARD_PREFERENCE")
+    })
+    .await;
+
+    assert_eq!(
+        app.post_auth(
+            &format!("/api/v2/admin/users/{user}/unblock"),
+            &admin.access_token,
+            json!({})
+        )
+        .await
+        .status(),
+        204
+    );
+    app.drain().await;
+    let status: String = sqlx::query_scalar("SELECT status FROM cards")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "active");
+    assert_eq!(
+        bank.get_card(&provider_card).await.unwrap().card_status,
+        Some(kttipay_providers::shaype::types::CardStatus::Active)
+    );
+    app.stop().await;
+}

@@ -118,3 +118,20 @@ pub async fn provider_id<'e>(db: impl PgExecutor<'e>, card: Uuid) -> Result<Opti
         .fetch_optional(db)
         .await
 }
+
+/// Every live card of a user, across ktties: (id, provider card id, status).
+pub async fn of_user<'e>(db: impl PgExecutor<'e>, user: UserId) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, provider_card_id, status FROM cards WHERE user_id = $1 AND status <> 'cancelled' ORDER BY created_at")
+        .bind(user.0)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn set_status(conn: &mut PgConnection, card: Uuid, status: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE cards SET status = $2, updated_at = now() WHERE id = $1")
+        .bind(card)
+        .bind(status)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -156,6 +156,25 @@ impl Job for DeliverProviderMessage {
     };
 }
 
+/// Freeze (block) or unfreeze every card of a user at the provider, when staff
+/// block or unblock the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetUserCardsFrozen {
+    pub user_id: UserId,
+    pub frozen: bool,
+}
+
+impl Job for SetUserCardsFrozen {
+    const KIND: &'static str = "cards.set_frozen.v1";
+    const QUEUE: Queue = Queue::Banking;
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 10,
+        base_delay_ms: 1_000,
+        max_delay_ms: 10 * 60 * 1_000,
+    };
+}
+
 /// Every kind with its queue and policy, for code that sees only stored rows.
 pub const ALL: &[(&str, Queue, RetryPolicy)] = &[
     (SendEmail::KIND, SendEmail::QUEUE, SendEmail::RETRY),

@@ -120,6 +120,7 @@ async fn run(deps: &WorkerDeps, id: JobId, kind: &str, payload: serde_json::Valu
         kinds::SetupKtti::KIND => handlers::setup_ktti::run(deps, id, decode(payload)?).await,
         kinds::OrderPhysicalCard::KIND => handlers::card_order::run(deps, id, decode(payload)?).await,
         kinds::DeliverProviderMessage::KIND => handlers::provider_message::run(deps, id, decode(payload)?).await,
+        kinds::SetUserCardsFrozen::KIND => handlers::freeze_cards::run(deps, id, decode(payload)?).await,
         other => Err(JobError::Permanent(format!("no handler for job kind {other:?}"))),
     }
 }

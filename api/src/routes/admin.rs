@@ -9,6 +9,7 @@ use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use kttipay_db::{jobs, sessions, users};
 use kttipay_domain::ids::{JobId, UserId};
+use kttipay_jobs::kinds::SetUserCardsFrozen;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -141,7 +142,7 @@ impl AdminApi {
 
     /// Block a customer
     ///
-    /// Every session ends at once. (Cards are frozen too once cards exist.)
+    /// Every session ends at once and every card is frozen at the bank (by a job).
     #[oai(
         path = "/api/v2/admin/users/:userId/block",
         method = "post",
@@ -166,12 +167,22 @@ impl AdminApi {
             return Err(ApiError::not_found("user_not_found", "No such user."));
         }
         sessions::revoke_all_for_user(&mut *tx, user, None, "blocked").await?;
+        jobs::enqueue(
+            &mut tx,
+            &SetUserCardsFrozen {
+                user_id: user,
+                frozen: true,
+            },
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(user = %user, by = %auth.0.user_id, "user blocked");
         Ok(NoContent::Done)
     }
 
     /// Unblock a customer
+    ///
+    /// Cards are unfrozen at the bank (by a job); the user signs in again.
     #[oai(
         path = "/api/v2/admin/users/:userId/unblock",
         method = "post",
@@ -189,6 +200,14 @@ impl AdminApi {
         if !users::set_blocked(&mut tx, user, false).await? {
             return Err(ApiError::not_found("user_not_found", "No such user."));
         }
+        jobs::enqueue(
+            &mut tx,
+            &SetUserCardsFrozen {
+                user_id: user,
+                frozen: false,
+            },
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(user = %user, by = %auth.0.user_id, "user unblocked");
         Ok(NoContent::Done)

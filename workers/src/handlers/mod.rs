@@ -3,6 +3,7 @@
 
 pub mod card_order;
 pub mod email;
+pub mod freeze_cards;
 pub mod kyc;
 pub mod money_event;
 pub mod noop;

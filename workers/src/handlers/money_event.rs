@@ -122,44 +122,48 @@ async fn book(
     }
 }
 
-async fn deposit(conn: &mut PgConnection, c: &Ctx<'_>, assignee: Option<UserId>) -> Result<Applied, JobError> {
+/// Records a posted transaction and, the first time only, books its entry under
+/// the provider transaction id as the cause.
+async fn record_posted(
+    conn: &mut PgConnection,
+    c: &Ctx<'_>,
+    txn: NewTransaction<'_>,
+    entry_kind: &str,
+    entry: Result<JournalEntry, LedgerError>,
+) -> Result<Applied, JobError> {
     let id = c.txn_id()?;
-    let counterpart = c.event.counterpart_details.as_ref();
-    let account = counterpart.and_then(|d| d.basic_account_number.as_ref());
-    let inserted = txns::insert(
-        conn,
-        &NewTransaction {
-            ktti: Some(c.ktti),
-            kind: "deposit",
-            status: "posted",
-            amount: c.amount,
-            direction: "in",
-            description: c.event.description.as_deref(),
-            counterparty_name: c
-                .event
-                .counterpart_name
-                .as_deref()
-                .or(counterpart.and_then(|d| d.name.as_deref())),
-            counterparty_bsb: account.and_then(|a| a.branch_number.as_deref()),
-            counterparty_account: account.and_then(|a| a.account_number.as_deref()),
-            reference: c.event.reference.as_deref(),
-            assignee,
-            provider_transaction_id: Some(id),
-            ..Default::default()
-        },
-    )
-    .await?;
-    if inserted.is_some() {
-        book(
-            conn,
-            c.ktti,
-            "deposit",
-            &format!("shaype:txn:{id}"),
-            JournalEntry::deposit(c.ktti, c.amount),
-        )
-        .await?;
+    let txn = NewTransaction {
+        ktti: Some(c.ktti),
+        status: "posted",
+        amount: c.amount,
+        provider_transaction_id: Some(id),
+        ..txn
+    };
+    if txns::insert(conn, &txn).await?.is_some() {
+        book(conn, c.ktti, entry_kind, &format!("shaype:txn:{id}"), entry).await?;
     }
     Ok(("applied", None))
+}
+
+async fn deposit(conn: &mut PgConnection, c: &Ctx<'_>, assignee: Option<UserId>) -> Result<Applied, JobError> {
+    let counterpart = c.event.counterpart_details.as_ref();
+    let account = counterpart.and_then(|d| d.basic_account_number.as_ref());
+    let txn = NewTransaction {
+        kind: "deposit",
+        direction: "in",
+        description: c.event.description.as_deref(),
+        counterparty_name: c
+            .event
+            .counterpart_name
+            .as_deref()
+            .or(counterpart.and_then(|d| d.name.as_deref())),
+        counterparty_bsb: account.and_then(|a| a.branch_number.as_deref()),
+        counterparty_account: account.and_then(|a| a.account_number.as_deref()),
+        reference: c.event.reference.as_deref(),
+        assignee,
+        ..Default::default()
+    };
+    record_posted(conn, c, txn, "deposit", JournalEntry::deposit(c.ktti, c.amount)).await
 }
 
 async fn hold(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
@@ -220,33 +224,15 @@ async fn settle(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
     let id = c.txn_id()?;
     let Some(hold) = c.event.hold_hay_id.as_deref() else {
         // Settled with no authorisation first (offline payments).
-        let inserted = txns::insert(
-            conn,
-            &NewTransaction {
-                ktti: Some(c.ktti),
-                kind: "cardPayment",
-                status: "posted",
-                amount: c.amount,
-                direction: "out",
-                description: c.event.merchant_name.as_deref(),
-                merchant_name: c.event.merchant_name.as_deref(),
-                card: c.card,
-                provider_transaction_id: Some(id),
-                ..Default::default()
-            },
-        )
-        .await?;
-        if inserted.is_some() {
-            book(
-                conn,
-                c.ktti,
-                "spend",
-                &format!("shaype:txn:{id}"),
-                JournalEntry::spend(c.ktti, c.amount),
-            )
-            .await?;
-        }
-        return Ok(("applied", None));
+        let txn = NewTransaction {
+            kind: "cardPayment",
+            direction: "out",
+            description: c.event.merchant_name.as_deref(),
+            merchant_name: c.event.merchant_name.as_deref(),
+            card: c.card,
+            ..Default::default()
+        };
+        return record_posted(conn, c, txn, "spend", JournalEntry::spend(c.ktti, c.amount)).await;
     };
     let Some(pending) = txns::pending_by_hold(conn, hold).await? else {
         return Err(JobError::Transient(format!(
@@ -270,63 +256,25 @@ async fn settle(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
 }
 
 async fn refund(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
-    let id = c.txn_id()?;
-    let inserted = txns::insert(
-        conn,
-        &NewTransaction {
-            ktti: Some(c.ktti),
-            kind: "refund",
-            status: "posted",
-            amount: c.amount,
-            direction: "in",
-            description: c.event.merchant_name.as_deref().or(c.event.description.as_deref()),
-            merchant_name: c.event.merchant_name.as_deref(),
-            reference: c.event.reference.as_deref(),
-            provider_transaction_id: Some(id),
-            ..Default::default()
-        },
-    )
-    .await?;
-    if inserted.is_some() {
-        book(
-            conn,
-            c.ktti,
-            "refund",
-            &format!("shaype:txn:{id}"),
-            JournalEntry::refund(c.ktti, c.amount),
-        )
-        .await?;
-    }
-    Ok(("applied", None))
+    let txn = NewTransaction {
+        kind: "refund",
+        direction: "in",
+        description: c.event.merchant_name.as_deref().or(c.event.description.as_deref()),
+        merchant_name: c.event.merchant_name.as_deref(),
+        reference: c.event.reference.as_deref(),
+        ..Default::default()
+    };
+    record_posted(conn, c, txn, "refund", JournalEntry::refund(c.ktti, c.amount)).await
 }
 
 async fn fee(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
-    let id = c.txn_id()?;
-    let inserted = txns::insert(
-        conn,
-        &NewTransaction {
-            ktti: Some(c.ktti),
-            kind: "fee",
-            status: "posted",
-            amount: c.amount,
-            direction: "out",
-            description: c.event.description.as_deref(),
-            provider_transaction_id: Some(id),
-            ..Default::default()
-        },
-    )
-    .await?;
-    if inserted.is_some() {
-        book(
-            conn,
-            c.ktti,
-            "fee",
-            &format!("shaype:txn:{id}"),
-            JournalEntry::fee(c.ktti, c.amount),
-        )
-        .await?;
-    }
-    Ok(("applied", None))
+    let txn = NewTransaction {
+        kind: "fee",
+        direction: "out",
+        description: c.event.description.as_deref(),
+        ..Default::default()
+    };
+    record_posted(conn, c, txn, "fee", JournalEntry::fee(c.ktti, c.amount)).await
 }
 
 /// A transfer out the provider reports as done. (Payouts we start ourselves will

@@ -38,10 +38,7 @@ impl ProviderApi {
         body: RawJson,
     ) -> Result<NoContent, ApiError> {
         authenticate(&state, timestamp.as_deref(), signature.as_deref(), &body.0)?;
-        let value: serde_json::Value = serde_json::from_slice(&body.0)
-            .map_err(|e| ApiError::bad_request(format!("The body is not valid JSON: {e}")))?;
-        let dto: NotificationDto = serde_json::from_value(value.clone())
-            .map_err(|e| ApiError::invalid_field("invalid_notification", "body", &e.to_string()))?;
+        let (dto, value): (NotificationDto, _) = parse(&body.0)?;
         let kind = value["type"].as_str().unwrap_or("UNKNOWN");
         let mut tx = state.pool.begin().await?;
         let stored = provider_events::record(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks on demand: builds release, starts `kttipay serve` on its own database
 # and Redis prefix, runs the measurements, prints a table, cleans up.
-#   bench/run.sh
+#   bench/run.sh                 everything
+#   BENCH_ONLY=money bench/run.sh  only some parts: http, jobs, money (comma-separated)
 # Needs PostgreSQL and Redis on their default ports, and wrk (installed if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,10 +14,15 @@ PG=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 export BENCH_DATABASE_URL="$PG/kttipay_bench"
 export BENCH_REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 export BENCH_BASE_URL=http://127.0.0.1:18180
-psql "$PG/postgres" -q -c "DROP DATABASE IF EXISTS kttipay_bench WITH (FORCE)"
+export BENCH_SANDBOX_URL=http://127.0.0.1:18181
+export BENCH_SANDBOX_TOKEN=kttipay-sandbox-token
+for db in kttipay_bench kttipay_bench_sandbox; do
+  psql "$PG/postgres" -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+done
 
 DATABASE_URL=$BENCH_DATABASE_URL REDIS_URL=$BENCH_REDIS_URL KTTIPAY_HTTP_ADDR=127.0.0.1:18180 \
-KTTIPAY_QUEUE_PREFIX=kttipay-bench KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_ACCOUNT=100000000 \
+KTTIPAY_QUEUE_PREFIX=kttipay-bench-$$ KTTIPAY_SANDBOX_ADDR=127.0.0.1:18181 KTTIPAY_SANDBOX_KYC_DELAY_MS=0 \
+SHAYPE_API_TOKEN=$BENCH_SANDBOX_TOKEN KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_ACCOUNT=100000000 \
 KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_IP=100000000 KTTIPAY_DB_MAX_CONNECTIONS=32 \
 KTTIPAY_WORKER_CONCURRENCY=32 RUST_LOG=warn \
   target/release/kttipay serve > /tmp/kttipay-bench-serve.log 2>&1 &

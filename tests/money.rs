@@ -3,102 +3,10 @@
 
 mod common;
 
+use common::pot::{balances, deposit, pot, provider_view, sound_ledger, transactions};
 use common::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-struct Pot {
-    token: String,
-    id: String,
-    bsb: String,
-    account: String,
-    provider_account: String,
-    card_token: String,
-}
-
-async fn pot(app: &TestApp, email: &str) -> Pot {
-    let (t, k) = app.verified_with_ktti(email).await;
-    let id = k["id"].as_str().unwrap().to_string();
-    let banking: Value = app
-        .get_auth(&format!("/api/v2/ktties/{id}/banking"), &t.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let card: Value = app
-        .get_auth(&format!("/api/v2/ktties/{id}/card"), &t.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    Pot {
-        token: t.access_token,
-        id,
-        bsb: banking["bsb"].as_str().unwrap().into(),
-        account: banking["accountNumber"].as_str().unwrap().into(),
-        provider_account: banking["providerAccountId"].as_str().unwrap().into(),
-        card_token: card["cardToken"].as_str().unwrap().into(),
-    }
-}
-
-async fn deposit(app: &TestApp, p: &Pot, amount: &str, key: &str) {
-    // Built as text: the provider's amounts are JSON numbers, written exactly.
-    let raw = format!(
-        r#"{{"amount": {amount}, "description": "top up", "idempotencyKey": "{key}", "receiverAccountNumber": "{}", "receiverBsb": "{}", "receiverName": "Pia Lee", "reference": "ref", "senderAccountNumber": "123456789", "senderBsb": "062000", "senderName": "PIA LEE"}}"#,
-        p.account, p.bsb
-    );
-    let r = app
-        .client
-        .post(format!("{}/v0/utils/generate-npp-inbound", app.shaype_base_url))
-        .bearer_auth(&app.config.shaype_api_token)
-        .header("content-type", "application/json")
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-}
-
-async fn ktti(app: &TestApp, p: &Pot) -> Value {
-    app.get_auth(&format!("/api/v2/ktties/{}", p.id), &p.token)
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn transactions(app: &TestApp, p: &Pot, query: &str) -> Vec<Value> {
-    let page: Value = app
-        .get_auth(&format!("/api/v2/ktties/{}/transactions?{query}", p.id), &p.token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    page["items"].as_array().unwrap().clone()
-}
-
-/// Waits until the ktti shows these balances (webhooks arrive asynchronously).
-async fn balances(app: &TestApp, p: &Pot, total: &str, available: &str) {
-    app.eventually(&format!("balances {total}/{available}"), || async {
-        let k = ktti(app, p).await;
-        (k["totalBalance"] == total && k["availableBalance"] == available).then_some(())
-    })
-    .await;
-}
-
-async fn provider_view(app: &TestApp, p: &Pot) -> Value {
-    app.sandbox(Method::GET, &format!("/sandbox/accounts/{}", p.provider_account), None)
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn sound_ledger(app: &TestApp) {
-    let mut conn = app.pool.acquire().await.unwrap();
-    let report = kttipay_db::ledger::verify(&mut conn).await.unwrap();
-    assert!(report.is_sound(), "{report:?}");
-}
 
 #[tokio::test]
 async fn deposit_card_payment_decline_and_refund_to_the_cent() {

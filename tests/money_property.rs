@@ -1,4 +1,4 @@
-//! Random sequences of deposits, card payments, holds, refunds and fees, run
+//! Random sequences of deposits, card payments, holds, reversals, refunds and fees, run
 //! through the sandbox provider: once every webhook is delivered and applied, our
 //! balances equal the provider's, to the cent, and the journal balances.
 
@@ -62,8 +62,10 @@ async fn run_sequence(seed: u64, operations: usize) {
                 .unwrap()
         }
     };
+    // Authorised holds not yet reversed, so a later step can reverse one.
+    let mut open_holds: Vec<String> = Vec::new();
     for op in 0..operations {
-        match rng.next() % 6 {
+        match rng.next() % 7 {
             0 | 1 => {
                 let raw = format!(
                     r#"{{"amount": {}, "description": "in", "idempotencyKey": "npp-{seed}-{op}", "receiverAccountNumber": "{number}", "receiverBsb": "{bsb}", "receiverName": "P", "senderAccountNumber": "111111111", "senderBsb": "062000", "senderName": "P"}}"#,
@@ -80,7 +82,17 @@ async fn run_sequence(seed: u64, operations: usize) {
             }
             3 => {
                 let raw = format!(r#"{{"amount": {}, "cardToken": "{token}"}}"#, rng.amount(3_000));
-                assert_eq!(post("/v0/utils/generate-auth-hold", raw).await.status(), 200);
+                let r = post("/v0/utils/generate-auth-hold", raw).await;
+                assert_eq!(r.status(), 200);
+                let said: Value = r.json().await.unwrap();
+                if let Some(hold) = said["message"].as_str().and_then(|m| m.strip_prefix("hold ")) {
+                    open_holds.push(hold.split_whitespace().next().unwrap().to_string());
+                }
+            }
+            5 if !open_holds.is_empty() => {
+                let hold = open_holds.swap_remove((rng.next() % open_holds.len() as u64) as usize);
+                let raw = format!(r#"{{"holdId": "{hold}"}}"#);
+                assert_eq!(post("/sandbox/utils/reverse-hold", raw).await.status(), 204);
             }
             4 => {
                 let view: Value = app

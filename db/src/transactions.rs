@@ -118,6 +118,15 @@ pub async fn post_settlement(
     Ok(())
 }
 
+/// A pending card payment whose hold was released: nothing was paid.
+pub async fn mark_reversed(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE transactions SET status = 'reversed', updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// One transaction, if `user` is an active member of its ktti.
 pub async fn find_for_member<'e>(
     db: impl PgExecutor<'e>,

@@ -64,6 +64,8 @@ pub fn app(state: SandboxState) -> impl Endpoint {
         .at("/sandbox/faults", put(s::put_faults).get(s::get_faults))
         .at("/sandbox/accounts/:id", get(s::account_view))
         .at("/sandbox/utils/refund", post(s::refund))
+        .at("/sandbox/utils/reverse-hold", post(s::reverse_hold))
+        .at("/sandbox/utils/expire-holds", post(s::expire_holds))
         .around(guard)
         // Outermost, so the guard sees the state too.
         .data(state)

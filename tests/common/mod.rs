@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod pot;
 pub mod redis_server;
 pub mod smtp;
 

@@ -40,7 +40,12 @@ pub struct TransactionView {
     pub reference: Option<String>,
     /// Deposits: the member who paid it in.
     pub assignee_id: Option<Uuid>,
+    /// The provider's id of the posted movement; for a card payment not yet
+    /// posted (pending, declined, reversed), its authorisation's id.
     pub provider_transaction_id: Option<String>,
+    /// Card payments: the provider's id of the authorisation (hold), which links
+    /// the pending, settled and reversed states of one payment.
+    pub provider_hold_id: Option<String>,
     pub decline_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub posted_at: Option<DateTime<Utc>>,
@@ -60,7 +65,8 @@ impl From<TransactionRow> for TransactionView {
             counterparty_name: t.counterparty_name,
             reference: t.reference,
             assignee_id: t.assignee_id,
-            provider_transaction_id: t.provider_transaction_id.or(t.provider_hold_id),
+            provider_transaction_id: t.provider_transaction_id.or_else(|| t.provider_hold_id.clone()),
+            provider_hold_id: t.provider_hold_id,
             decline_reason: t.decline_reason,
             created_at: t.created_at,
             posted_at: t.posted_at,

@@ -3,12 +3,14 @@
 //!
 //! - [`parties`]: customers (with a delayed KYC decision) and groups.
 //! - [`accounts`]: accounts and cards.
-//! - [`money`]: deposits, holds, settlements, refunds, transfers out, debits.
+//! - [`holds`]: card authorisations, settlements, reversals and expiry.
+//! - [`money`]: deposits, refunds, transfers out, debits, the account view.
 //!
 //! Every create call is idempotent by the caller's idempotency key: the same key
 //! returns the first result. Money never moves twice for one key.
 
 pub mod accounts;
+pub mod holds;
 pub mod money;
 pub mod parties;
 

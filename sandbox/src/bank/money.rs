@@ -2,7 +2,7 @@
 //! and each is refused by the database itself if it would overdraw the account
 //! (`balance - held >= 0`).
 
-use super::accounts::{AccountRow, CARD_COLUMNS, CardRow, account_row};
+use super::accounts::{AccountRow, account_row};
 use super::parties::customer_of_holder;
 use crate::error::{SandboxError, SbResult};
 use crate::events;
@@ -16,7 +16,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-fn amount(a: Decimal) -> Option<EventAmount> {
+pub(super) fn amount(a: Decimal) -> Option<EventAmount> {
     Some(EventAmount {
         currency: Some("AUD".into()),
         amount: super::cents(a),
@@ -24,7 +24,7 @@ fn amount(a: Decimal) -> Option<EventAmount> {
 }
 
 /// A transaction event for `account`, with its balances after the movement.
-async fn transaction_event(
+pub(super) async fn transaction_event(
     conn: &mut PgConnection,
     account: Uuid,
     kind: TransactionType,
@@ -66,7 +66,7 @@ async fn transaction_event(
     events::enqueue(conn, &n).await
 }
 
-async fn insert_movement(conn: &mut PgConnection, m: &Movement<'_>) -> Result<Uuid, sqlx::Error> {
+pub(super) async fn insert_movement(conn: &mut PgConnection, m: &Movement<'_>) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO movements (id, account_id, kind, amount, hold_id, idempotency_key, counterpart_name, \
@@ -90,17 +90,17 @@ async fn insert_movement(conn: &mut PgConnection, m: &Movement<'_>) -> Result<Uu
 }
 
 #[derive(Default)]
-struct Movement<'a> {
-    account: Uuid,
-    kind: &'a str,
-    amount: Decimal,
-    hold: Option<Uuid>,
-    idempotency_key: Option<&'a str>,
-    counterpart_name: Option<&'a str>,
-    counterpart_bsb: Option<&'a str>,
-    counterpart_account: Option<&'a str>,
-    description: Option<&'a str>,
-    reference: Option<&'a str>,
+pub(super) struct Movement<'a> {
+    pub(super) account: Uuid,
+    pub(super) kind: &'a str,
+    pub(super) amount: Decimal,
+    pub(super) hold: Option<Uuid>,
+    pub(super) idempotency_key: Option<&'a str>,
+    pub(super) counterpart_name: Option<&'a str>,
+    pub(super) counterpart_bsb: Option<&'a str>,
+    pub(super) counterpart_account: Option<&'a str>,
+    pub(super) description: Option<&'a str>,
+    pub(super) reference: Option<&'a str>,
 }
 
 /// An inbound NPP payment to a BSB and account number (`generate-npp-inbound`).
@@ -164,114 +164,6 @@ pub async fn npp_inbound(pool: &PgPool, body: &GenerateNppInbound) -> SbResult<(
     .await?;
     tx.commit().await?;
     Ok(())
-}
-
-async fn card_by_token(conn: &mut PgConnection, token: &str) -> SbResult<CardRow> {
-    let card: Option<CardRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {CARD_COLUMNS} FROM cards WHERE token = $1"
-    )))
-    .bind(token)
-    .fetch_optional(conn)
-    .await?;
-    card.ok_or_else(|| SandboxError::not_found("card"))
-}
-
-/// A card authorisation. Declined (no money moves, a refused event is sent) when the
-/// card is not active or the available balance does not cover it. Returns the hold
-/// id when accepted.
-pub async fn authorise(
-    pool: &PgPool,
-    token: &str,
-    value: Decimal,
-    settle_at: Option<DateTime<Utc>>,
-) -> SbResult<Option<Uuid>> {
-    let value = super::check_amount(value)?;
-    let merchant = "Sandbox Merchant";
-    let mut tx = pool.begin().await?;
-    let card = card_by_token(&mut tx, token).await?;
-    let refusal = if card.status != "ACTIVE" {
-        Some("REFUSED_CARD_PREFERENCE")
-    } else {
-        let reserved = sqlx::query(
-            "UPDATE accounts SET held = held + $2 WHERE id = $1 AND balance - held >= $2 AND status = 'ACTIVE'",
-        )
-        .bind(card.account_id)
-        .bind(value)
-        .execute(&mut *tx)
-        .await?;
-        (reserved.rows_affected() == 0).then_some("REFUSED_NOT_ENOUGH_FUNDS")
-    };
-    let hold = Uuid::new_v4();
-    if refusal.is_none() {
-        sqlx::query(
-            "INSERT INTO holds (id, account_id, card_id, amount, merchant, settle_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(hold)
-        .bind(card.account_id)
-        .bind(card.id)
-        .bind(value)
-        .bind(merchant)
-        .bind(settle_at)
-        .execute(&mut *tx)
-        .await?;
-    }
-    transaction_event(&mut tx, card.account_id, TransactionType::CardTransaction, |e| {
-        e.hold_hay_id = Some(hold.to_string());
-        e.currency_amount = amount(value);
-        e.is_pending = Some(true);
-        e.merchant_name = Some(merchant.into());
-        e.counterpart_name = Some(merchant.into());
-        e.card_hay_id = Some(card.id.to_string());
-        if let Some(r) = refusal {
-            e.outcome = Some(r.into());
-        }
-    })
-    .await?;
-    tx.commit().await?;
-    Ok(refusal.is_none().then_some(hold))
-}
-
-/// Settles holds whose delayed settlement is due: the held money leaves.
-pub async fn settle_due(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let due: Vec<(Uuid, Uuid, Uuid, Decimal, String)> = sqlx::query_as(
-        "UPDATE holds SET status = 'SETTLED' WHERE id IN \
-            (SELECT id FROM holds WHERE status = 'OPEN' AND settle_at <= now() FOR UPDATE SKIP LOCKED) \
-         RETURNING id, account_id, card_id, amount, merchant",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    for (hold, account, card, value, merchant) in &due {
-        sqlx::query("UPDATE accounts SET held = held - $2, balance = balance - $2 WHERE id = $1")
-            .bind(account)
-            .bind(value)
-            .execute(&mut *tx)
-            .await?;
-        let id = insert_movement(
-            &mut tx,
-            &Movement {
-                account: *account,
-                kind: "CARD_PRESENT_PAYMENT",
-                amount: -*value,
-                hold: Some(*hold),
-                counterpart_name: Some(merchant),
-                description: Some(merchant),
-                ..Default::default()
-            },
-        )
-        .await?;
-        transaction_event(&mut tx, *account, TransactionType::CardTransactionSettled, |e| {
-            e.transaction_hay_id = Some(id.to_string());
-            e.hold_hay_id = Some(hold.to_string());
-            e.currency_amount = amount(*value);
-            e.merchant_name = Some(merchant.clone());
-            e.counterpart_name = Some(merchant.clone());
-            e.card_hay_id = Some(card.to_string());
-        })
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(due.len() as u64)
 }
 
 /// A merchant refund of a settled card payment, at most what is left unrefunded.

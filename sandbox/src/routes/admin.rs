@@ -1,7 +1,8 @@
 //! The sandbox's own tools: fault injection, the provider-side account view and
-//! merchant refunds.
+//! merchant refunds, hold reversals and expiry.
 
 use super::{JsonResult, id, parse_body};
+use crate::bank::holds::{self, Release};
 use crate::bank::money::{self, AccountView};
 use crate::error::SandboxError;
 use crate::state::{Faults, SandboxState};
@@ -50,5 +51,43 @@ pub async fn refund(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<Refu
     let refund = money::refund(&state.pool, id(&req.transaction_id, "card transaction")?, req.amount).await?;
     Ok(Json(Refunded {
         transaction_id: refund.to_string(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReverseHoldRequest {
+    hold_id: String,
+}
+
+/// The merchant cancels an authorisation: the hold is released.
+#[handler]
+pub async fn reverse_hold(state: Data<&SandboxState>, raw: Vec<u8>) -> Result<poem::http::StatusCode, SandboxError> {
+    let req: ReverseHoldRequest = parse_body(&raw)?;
+    holds::release(&state.pool, id(&req.hold_id, "hold")?, Release::Reversed).await?;
+    Ok(poem::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExpireHoldsRequest {
+    /// Expire as if it were this time (RFC 3339); now when absent.
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Expired {
+    expired: u64,
+}
+
+/// Lapses every open hold that would have expired by `asOf`, so a test need not
+/// wait out the expiry period.
+#[handler]
+pub async fn expire_holds(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<Expired> {
+    let req: ExpireHoldsRequest = parse_body(&raw)?;
+    let as_of = req.as_of.unwrap_or_else(chrono::Utc::now);
+    Ok(Json(Expired {
+        expired: holds::expire_due(&state.pool, as_of).await?,
     }))
 }

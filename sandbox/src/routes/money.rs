@@ -1,6 +1,7 @@
 //! Transfers out, debits, transaction search, and the `/v0/utils` mock routes.
 
 use super::{JsonResult, id, parse_body};
+use crate::bank::holds;
 use crate::bank::money::{self, Outgoing};
 use crate::error::SandboxError;
 use crate::state::{Faults, SandboxState};
@@ -99,7 +100,7 @@ pub async fn npp_inbound(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult
 pub async fn auth_hold(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<GenericMessage> {
     let req: GenerateAuthHold = parse_body(&raw)?;
     Ok(
-        match money::authorise(&state.pool, &req.card_token, req.amount, None).await? {
+        match holds::authorise(&state.pool, &req.card_token, req.amount, None).await? {
             Some(hold) => message(format!("hold {hold} created")),
             None => message("authorisation declined"),
         },
@@ -114,7 +115,7 @@ pub async fn card_transaction(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonR
     }
     let settle_at = chrono::Utc::now() + chrono::Duration::seconds(req.settlement_delay_in_seconds);
     Ok(
-        match money::authorise(&state.pool, &req.card_token, req.amount, Some(settle_at)).await? {
+        match holds::authorise(&state.pool, &req.card_token, req.amount, Some(settle_at)).await? {
             Some(hold) => message(format!(
                 "hold {hold} created, settling at {}",
                 crate::bank::rfc3339(settle_at)

@@ -58,6 +58,7 @@ pub async fn apply(pool: &PgPool, event: &TransactionEvent) -> Result<Applied, J
             deposit(&mut tx, &ctx, assignee).await?
         }
         Some(TransactionType::CardTransaction) if !accepted => declined(&mut tx, &ctx).await?,
+        Some(TransactionType::CardTransaction) if is_release(event) => release(&mut tx, &ctx).await?,
         Some(TransactionType::CardTransaction) => hold(&mut tx, &ctx).await?,
         Some(TransactionType::CardTransactionSettled) => settle(&mut tx, &ctx).await?,
         Some(TransactionType::CardTransactionRefund) => refund(&mut tx, &ctx).await?,
@@ -197,6 +198,37 @@ async fn hold(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError>
     Ok(("applied", None))
 }
 
+/// The issuer reports a released hold (merchant reversal or expiry) as a card
+/// transaction on the same hold that is no longer pending and posted nothing.
+fn is_release(event: &TransactionEvent) -> bool {
+    event.is_pending == Some(false) && event.transaction_hay_id.is_none() && event.hold_hay_id.is_some()
+}
+
+/// A released hold: its money is available again and the payment shows as
+/// reversed. A release before its hold waits for the hold, like a settlement.
+async fn release(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
+    let hold = c.hold_id()?;
+    let Some(pending) = txns::pending_by_hold(conn, hold).await? else {
+        return Err(JobError::Transient(format!(
+            "the release of hold {hold} arrived before the hold; waiting for it"
+        )));
+    };
+    if pending.status != "pending" {
+        return Ok(("applied", Some(format!("the payment is already {}", pending.status))));
+    }
+    let held = Money::new(pending.amount).map_err(|e| JobError::Permanent(e.to_string()))?;
+    book(
+        conn,
+        c.ktti,
+        "release",
+        &format!("shaype:hold:{hold}:released"),
+        JournalEntry::release(c.ktti, held),
+    )
+    .await?;
+    txns::mark_reversed(conn, pending.id).await?;
+    Ok(("applied", None))
+}
+
 /// A refused authorisation: shown as declined, no money moves.
 async fn declined(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
     let hold = c.hold_id()?;
@@ -239,18 +271,17 @@ async fn settle(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
             "settlement {id} arrived before its hold {hold}; waiting for it"
         )));
     };
-    if pending.status != "pending" {
-        return Ok(("applied", Some("already settled".into())));
-    }
-    let held = Money::new(pending.amount).map_err(|e| JobError::Permanent(e.to_string()))?;
-    book(
-        conn,
-        c.ktti,
-        "settle",
-        &format!("shaype:txn:{id}"),
-        JournalEntry::settle(c.ktti, held, c.amount),
-    )
-    .await?;
+    let entry = match pending.status.as_str() {
+        "pending" => {
+            let held = Money::new(pending.amount).map_err(|e| JobError::Permanent(e.to_string()))?;
+            ("settle", JournalEntry::settle(c.ktti, held, c.amount))
+        }
+        // The hold lapsed but the merchant presented the payment anyway (a late or
+        // forced settlement): the money left the account, so it is a plain spend.
+        "reversed" => ("spend", JournalEntry::spend(c.ktti, c.amount)),
+        _ => return Ok(("applied", Some("already settled".into()))),
+    };
+    book(conn, c.ktti, entry.0, &format!("shaype:txn:{id}"), entry.1).await?;
     txns::post_settlement(conn, pending.id, c.amount, id).await?;
     Ok(("applied", None))
 }

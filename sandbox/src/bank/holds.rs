@@ -1,0 +1,222 @@
+//! Card holds: authorisation (which reserves funds or is declined), delayed
+//! settlement, and release, by the merchant's reversal or by expiry.
+//!
+//! A released hold is reported the way the issuer reports it: a `CARD_TRANSACTION`
+//! event for the same `holdHayId` with `isPending: false` and no `transactionHayId`
+//! (nothing posted; the reserved money is free again).
+
+use super::accounts::{CARD_COLUMNS, CardRow};
+use super::money::{Movement, amount, insert_movement, transaction_event};
+use crate::error::{SandboxError, SbResult};
+use chrono::{DateTime, Utc};
+use kttipay_providers::shaype::webhook::TransactionType;
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// How long an unsettled authorisation holds funds before it lapses.
+pub const HOLD_EXPIRY_DAYS: i64 = 7;
+
+async fn card_by_token(conn: &mut PgConnection, token: &str) -> SbResult<CardRow> {
+    let card: Option<CardRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {CARD_COLUMNS} FROM cards WHERE token = $1"
+    )))
+    .bind(token)
+    .fetch_optional(conn)
+    .await?;
+    card.ok_or_else(|| SandboxError::not_found("card"))
+}
+
+/// A card authorisation. Declined (no money moves, a refused event is sent) when the
+/// card is not active or the available balance does not cover it. Returns the hold
+/// id when accepted.
+pub async fn authorise(
+    pool: &PgPool,
+    token: &str,
+    value: Decimal,
+    settle_at: Option<DateTime<Utc>>,
+) -> SbResult<Option<Uuid>> {
+    let value = super::check_amount(value)?;
+    let merchant = "Sandbox Merchant";
+    let mut tx = pool.begin().await?;
+    let card = card_by_token(&mut tx, token).await?;
+    let refusal = if card.status != "ACTIVE" {
+        Some("REFUSED_CARD_PREFERENCE")
+    } else {
+        let reserved = sqlx::query(
+            "UPDATE accounts SET held = held + $2 WHERE id = $1 AND balance - held >= $2 AND status = 'ACTIVE'",
+        )
+        .bind(card.account_id)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        (reserved.rows_affected() == 0).then_some("REFUSED_NOT_ENOUGH_FUNDS")
+    };
+    let hold = Uuid::new_v4();
+    if refusal.is_none() {
+        sqlx::query(
+            "INSERT INTO holds (id, account_id, card_id, amount, merchant, settle_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 day')",
+        )
+        .bind(hold)
+        .bind(card.account_id)
+        .bind(card.id)
+        .bind(value)
+        .bind(merchant)
+        .bind(settle_at)
+        .bind(HOLD_EXPIRY_DAYS)
+        .execute(&mut *tx)
+        .await?;
+    }
+    transaction_event(&mut tx, card.account_id, TransactionType::CardTransaction, |e| {
+        e.hold_hay_id = Some(hold.to_string());
+        e.currency_amount = amount(value);
+        e.is_pending = Some(true);
+        e.merchant_name = Some(merchant.into());
+        e.counterpart_name = Some(merchant.into());
+        e.card_hay_id = Some(card.id.to_string());
+        if let Some(r) = refusal {
+            e.outcome = Some(r.into());
+        }
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(refusal.is_none().then_some(hold))
+}
+
+/// Settles holds whose delayed settlement is due: the held money leaves.
+pub async fn settle_due(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let due: Vec<(Uuid, Uuid, Uuid, Decimal, String)> = sqlx::query_as(
+        "UPDATE holds SET status = 'SETTLED' WHERE id IN \
+            (SELECT id FROM holds WHERE status = 'OPEN' AND settle_at <= now() FOR UPDATE SKIP LOCKED) \
+         RETURNING id, account_id, card_id, amount, merchant",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (hold, account, card, value, merchant) in &due {
+        sqlx::query("UPDATE accounts SET held = held - $2, balance = balance - $2 WHERE id = $1")
+            .bind(account)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        let id = insert_movement(
+            &mut tx,
+            &Movement {
+                account: *account,
+                kind: "CARD_PRESENT_PAYMENT",
+                amount: -*value,
+                hold: Some(*hold),
+                counterpart_name: Some(merchant),
+                description: Some(merchant),
+                ..Default::default()
+            },
+        )
+        .await?;
+        transaction_event(&mut tx, *account, TransactionType::CardTransactionSettled, |e| {
+            e.transaction_hay_id = Some(id.to_string());
+            e.hold_hay_id = Some(hold.to_string());
+            e.currency_amount = amount(*value);
+            e.merchant_name = Some(merchant.clone());
+            e.counterpart_name = Some(merchant.clone());
+            e.card_hay_id = Some(card.to_string());
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(due.len() as u64)
+}
+
+/// Why a hold was released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// The merchant cancelled the authorisation.
+    Reversed,
+    /// Nobody settled it in time.
+    Expired,
+}
+
+impl Release {
+    fn code(self) -> &'static str {
+        match self {
+            Release::Reversed => "REVERSED",
+            Release::Expired => "EXPIRED",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Release::Reversed => "Authorisation reversed",
+            Release::Expired => "Authorisation expired",
+        }
+    }
+}
+
+/// Releases one open hold: its money is available again. Refused (409) when the
+/// hold already settled or was released, so a second reversal moves nothing.
+pub async fn release(pool: &PgPool, hold: Uuid, why: Release) -> SbResult<()> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(String,)> = sqlx::query_as("SELECT status FROM holds WHERE id = $1 FOR UPDATE")
+        .bind(hold)
+        .fetch_optional(&mut *tx)
+        .await?;
+    match row {
+        None => return Err(SandboxError::not_found("hold")),
+        Some((status,)) if status != "OPEN" => {
+            return Err(SandboxError::new(
+                poem::http::StatusCode::CONFLICT,
+                format!("the hold is {status}, not OPEN"),
+            ));
+        }
+        Some(_) => {}
+    }
+    release_locked(&mut tx, hold, why).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Releases every open, unscheduled hold that lapsed by `as_of`. The background
+/// tick calls it with the current time; tests call it with a later time instead
+/// of waiting a week.
+pub async fn expire_due(pool: &PgPool, as_of: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let due: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM holds WHERE status = 'OPEN' AND expires_at <= $1 \
+         AND (settle_at IS NULL OR settle_at > expires_at) ORDER BY expires_at FOR UPDATE SKIP LOCKED",
+    )
+    .bind(as_of)
+    .fetch_all(&mut *tx)
+    .await?;
+    for hold in &due {
+        release_locked(&mut tx, *hold, Release::Expired).await?;
+    }
+    tx.commit().await?;
+    Ok(due.len() as u64)
+}
+
+/// Frees a hold the caller has locked and checked to be open, and reports it.
+async fn release_locked(conn: &mut PgConnection, hold: Uuid, why: Release) -> Result<(), sqlx::Error> {
+    let (account, card, value, merchant): (Uuid, Uuid, Decimal, String) = sqlx::query_as(
+        "UPDATE holds SET status = 'RELEASED', release_reason = $2 WHERE id = $1 \
+         RETURNING account_id, card_id, amount, merchant",
+    )
+    .bind(hold)
+    .bind(why.code())
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE accounts SET held = held - $2 WHERE id = $1")
+        .bind(account)
+        .bind(value)
+        .execute(&mut *conn)
+        .await?;
+    transaction_event(conn, account, TransactionType::CardTransaction, |e| {
+        e.hold_hay_id = Some(hold.to_string());
+        e.currency_amount = amount(value);
+        e.is_pending = Some(false);
+        e.merchant_name = Some(merchant.clone());
+        e.counterpart_name = Some(merchant.clone());
+        e.card_hay_id = Some(card.to_string());
+        e.description = Some(why.description().into());
+    })
+    .await
+}

@@ -4,6 +4,7 @@ mod common;
 
 use common::{TestApp, problem};
 use kttipay_providers::shaype::webhook;
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -240,5 +241,69 @@ async fn provider_webhooks_are_authenticated_stored_once_and_never_dropped() {
         "invalid_notification",
     )
     .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_bank_outage_and_lost_webhooks_delay_verification_but_lose_nothing() {
+    let app = TestApp::spawn().await;
+    let t = app.signed_up("outage@example.com").await;
+    let faults = |body: Value| app.sandbox(Method::PUT, "/sandbox/faults", Some(body));
+    assert_eq!(faults(json!({"errorRate": 1.0})).await.status(), 200);
+
+    // The request does not wait for the bank: it is accepted and the job retries.
+    let r = app
+        .post_auth("/api/v2/users/me/kyc", &t.access_token, kyc_body("Lee"))
+        .await;
+    assert_eq!(r.status(), 202);
+    let (attempts, error): (i32, String) = app
+        .eventually("the submission to fail twice and wait", || async {
+            let row: (String, i32, Option<String>) =
+                sqlx::query_as("SELECT status, attempts, last_error FROM jobs WHERE kind = 'kyc.submit.v1'")
+                    .fetch_one(&app.pool)
+                    .await
+                    .ok()?;
+            (row.0 == "pending" && row.1 >= 2).then(|| (row.1, row.2.unwrap_or_default()))
+        })
+        .await;
+    assert!(attempts < 10, "still retrying, not dead");
+    assert!(
+        error.contains("provider unavailable"),
+        "the outage is recorded: {error}"
+    );
+    let waiting: Value = app
+        .get_auth("/api/v2/users/me/kyc", &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(waiting["status"], "pending");
+
+    // The bank is back, but its webhooks cannot reach us: it keeps them and retries.
+    faults(json!({"webhookErrorRate": 1.0})).await;
+    app.drain_all().await;
+    let sandbox = sqlx::PgPool::connect(&format!("{}_sandbox", app.config.database_url))
+        .await
+        .unwrap();
+    app.eventually("a webhook to be refused and kept for retry", || async {
+        let kept: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM webhooks WHERE delivered_at IS NULL AND attempts >= 1")
+                .fetch_one(&sandbox)
+                .await
+                .ok()?;
+        (kept >= 1).then_some(())
+    })
+    .await;
+    let still: Value = app
+        .get_auth("/api/v2/users/me/kyc", &t.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(still["status"], "pending");
+
+    faults(json!({})).await;
+    wait_for_kyc(&app, &t.access_token, "verified").await;
+    sandbox.close().await;
     app.stop().await;
 }

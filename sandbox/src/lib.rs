@@ -71,13 +71,21 @@ pub fn app(state: SandboxState) -> impl Endpoint {
         .data(state)
 }
 
-/// Latency injection, bearer-token check on the provider's paths, and errors in
+/// Latency and outage injection, bearer-token check on the provider's paths, and errors in
 /// the provider's shape for requests that never reached a handler.
 async fn guard<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response> {
     let state = req.data::<SandboxState>().cloned().expect("state attached");
     let latency = state.faults().latency_ms;
     if latency > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    let path = req.uri().path();
+    let operation = !path.starts_with("/sandbox/") && !path.starts_with("/v0/utils/");
+    if operation && Faults::roll(state.faults().error_rate) {
+        return Ok(poem::error::ResponseError::as_response(&SandboxError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "injected outage",
+        )));
     }
     let token = &state.config.api_token;
     if !token.is_empty() && !req.uri().path().starts_with("/sandbox/") {

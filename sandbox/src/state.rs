@@ -27,6 +27,9 @@ pub struct SandboxConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Faults {
+    /// Every operation of the provider's API (not the `/v0/utils` mocks, not
+    /// `/sandbox/*`) answers 503 without doing anything: the bank is down.
+    pub error_rate: f64,
     /// Transfers fail with 500 before doing anything.
     pub transfer_error_rate: f64,
     /// Transfers execute, then answer 500 as if the response was lost.
@@ -40,6 +43,7 @@ pub struct Faults {
 impl Faults {
     pub fn validate(&self) -> Result<(), String> {
         for (name, rate) in [
+            ("errorRate", self.error_rate),
             ("transferErrorRate", self.transfer_error_rate),
             ("transferDropResponseRate", self.transfer_drop_response_rate),
             ("webhookErrorRate", self.webhook_error_rate),

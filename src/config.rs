@@ -76,6 +76,7 @@ pub struct Config {
     /// An HTTP SMS gateway; `None` writes texts to the log.
     pub sms_gateway_url: Option<String>,
     pub sms_gateway_token: String,
+    pub app: kttipay_api::state::AppSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +253,15 @@ impl Config {
             Some(url) => url,
             None => sibling_database(&database_url, "_sandbox"),
         };
+        let billing_plans = match kttipay_domain::billing::parse_plans(
+            &r.string("KTTIPAY_BILLING_PLANS", kttipay_domain::billing::DEFAULT_PLANS),
+        ) {
+            Ok(plans) => plans,
+            Err(e) => {
+                r.errors.push(format!("KTTIPAY_BILLING_PLANS: {e}"));
+                Vec::new()
+            }
+        };
         let config = Config {
             db_max_connections: r.parse(
                 "KTTIPAY_DB_MAX_CONNECTIONS",
@@ -382,6 +392,20 @@ impl Config {
             sandbox_webhook_url: r.string("KTTIPAY_SANDBOX_WEBHOOK_URL", &public_url),
             sms_gateway_url: r.optional("SMS_GATEWAY_URL"),
             sms_gateway_token: r.string("SMS_GATEWAY_TOKEN", ""),
+            app: kttipay_api::state::AppSettings {
+                min_app_version_ios: r.string("KTTIPAY_MIN_APP_VERSION_IOS", "1.0.0"),
+                min_app_version_android: r.string("KTTIPAY_MIN_APP_VERSION_ANDROID", "1.0.0"),
+                feature_flags: r.list("KTTIPAY_FEATURE_FLAGS", &["groupKtties", "receipts", "chat"]),
+                billing_plans,
+                support_email: r.string("KTTIPAY_SUPPORT_EMAIL", "support@kttipay.com"),
+                support_phone: r.string("KTTIPAY_SUPPORT_PHONE", "+61 2 8000 0000"),
+                joins_per_hour: r.parse(
+                    "KTTIPAY_JOINS_PER_HOUR",
+                    10,
+                    |v: &u32| (1..=100_000).contains(v),
+                    "1 to 100000",
+                ),
+            },
             shaype_base_url,
             shaype_api_token,
             shaype_webhook_secret,
@@ -418,6 +442,7 @@ impl Config {
             apple: self.apple.clone(),
             queue_prefix: self.queue_prefix.clone(),
             shaype_webhook_secret: self.shaype_webhook_secret.clone(),
+            app: self.app.clone(),
         }
     }
 }

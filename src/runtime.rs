@@ -153,7 +153,10 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = tick.tick() => state.login_limiter.prune(),
+                    _ = tick.tick() => {
+                        state.login_limiter.prune();
+                        state.join_limiter.prune();
+                    }
                 }
             }
         });

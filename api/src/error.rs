@@ -72,6 +72,11 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, code, detail)
     }
 
+    /// A role rule said no (403 with the rule's code).
+    pub fn denied(d: kttipay_domain::membership::Denied) -> Self {
+        Self::forbidden(d.code, d.reason)
+    }
+
     pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, detail)
     }

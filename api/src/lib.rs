@@ -7,6 +7,7 @@
 //! - [`error`]: problem+json errors with stable codes; [`json`]: the request-body
 //!   extractor that tells 400 from 422.
 //! - [`idempotency`]: `Idempotency-Key` replays.
+//! - [`membership`]: inviting, admitting and departing members, shared by routes.
 //! - [`observe`]: request ids, HTTP metrics, last-resort error conversion.
 //! - [`ops`]: `/health/*` and `/metrics`; [`openapi`] and [`app`] assemble it all.
 
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod error;
 pub mod idempotency;
 pub mod json;
+pub mod membership;
 pub mod observe;
 pub mod ops;
 pub mod raw_json;
@@ -25,12 +27,17 @@ pub mod views;
 use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route, get};
 use poem_openapi::OpenApiService;
-use routes::ktties::{BankingApi, KttiApi};
+use routes::ktties::{BankingApi, PersonalKttiApi};
 use routes::transactions::TransactionsApi;
 use routes::{
+    actions::ActionsApi,
     admin::AdminApi,
     auth::AuthApi,
+    core::CoreApi,
+    deposits::DepositsApi,
+    groups::KttiApi,
     kyc::KycApi,
+    members::MembershipApi,
     provider::{ProviderApi, ProviderMessagesApi},
     settings::SettingsApi,
     users::UserApi,
@@ -42,9 +49,14 @@ type Apis = (
     UserApi,
     KycApi,
     SettingsApi,
+    CoreApi,
+    PersonalKttiApi,
     KttiApi,
+    MembershipApi,
+    ActionsApi,
     BankingApi,
     TransactionsApi,
+    DepositsApi,
     AdminApi,
     ProviderApi,
     ProviderMessagesApi,
@@ -58,9 +70,14 @@ pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
             UserApi,
             KycApi,
             SettingsApi,
+            CoreApi,
+            PersonalKttiApi,
             KttiApi,
+            MembershipApi,
+            ActionsApi,
             BankingApi,
             TransactionsApi,
+            DepositsApi,
             AdminApi,
             ProviderApi,
             ProviderMessagesApi,

@@ -2,7 +2,7 @@
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::PasswordHasher;
-use crate::auth::rate_limit::LoginLimiter;
+use crate::auth::rate_limit::{JoinLimiter, LoginLimiter};
 use crate::auth::social::JwksCache;
 use kttipay_db::PgPool;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -36,6 +36,20 @@ pub struct ApiConfig {
     pub queue_prefix: String,
     /// The HMAC secret of the banking provider's webhooks.
     pub shaype_webhook_secret: String,
+    pub app: AppSettings,
+}
+
+/// What `GET /api/v2/core/config` tells the apps, and the limits behind it.
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    pub min_app_version_ios: String,
+    pub min_app_version_android: String,
+    pub feature_flags: Vec<String>,
+    pub billing_plans: Vec<kttipay_domain::billing::Plan>,
+    pub support_email: String,
+    pub support_phone: String,
+    /// Joining by referral code, per user and per client IP, per hour.
+    pub joins_per_hour: u32,
 }
 
 /// Cheap to clone: everything behind one `Arc`.
@@ -49,6 +63,7 @@ pub struct Inner {
     pub jwt: JwtKeys,
     pub passwords: PasswordHasher,
     pub login_limiter: LoginLimiter,
+    pub join_limiter: JoinLimiter,
     pub jwks: JwksCache,
     pub metrics: PrometheusHandle,
 }
@@ -75,6 +90,7 @@ impl AppState {
             config.login_attempts_per_minute_per_ip,
         )?;
         let jwks = JwksCache::new();
+        let join_limiter = JoinLimiter::new(config.app.joins_per_hour)?;
         Ok(AppState(Arc::new(Inner {
             pool,
             redis,
@@ -82,6 +98,7 @@ impl AppState {
             jwt,
             passwords,
             login_limiter,
+            join_limiter,
             jwks,
             metrics,
         })))

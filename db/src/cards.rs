@@ -66,6 +66,16 @@ pub async fn of_member<'e>(
     .await
 }
 
+/// How many of the member's cards on a ktti were cancelled (they left and came
+/// back): each new card needs its own provider idempotency key.
+pub async fn cancelled_of_member<'e>(db: impl PgExecutor<'e>, ktti: KttiId, user: UserId) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM cards WHERE ktti_id = $1 AND user_id = $2 AND status = 'cancelled'")
+        .bind(ktti.0)
+        .bind(user.0)
+        .fetch_one(db)
+        .await
+}
+
 /// Orders the physical card: `none -> ordered`, with the delivery address. False
 /// when it is already ordered or shipped.
 pub async fn order_physical(

@@ -1,6 +1,7 @@
 //! Ktties.
 
 use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::membership::{Role, Settings};
 use sqlx::PgConnection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,139 @@ pub async fn create(
     crate::ledger::open_balances(conn, id).await
 }
 
+/// A new group ktti's own fields.
+#[derive(Debug, Default)]
+pub struct GroupFields<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub purpose: Option<&'a str>,
+    pub target_amount: Option<rust_decimal::Decimal>,
+    pub end_date: Option<chrono::NaiveDate>,
+    pub image_key: Option<&'a str>,
+    pub billing_plan: Option<&'a str>,
+    pub referral_code: &'a str,
+}
+
+/// Creates a group ktti in `pendingSetup`, in the caller's transaction.
+pub async fn create_group(
+    conn: &mut PgConnection,
+    id: KttiId,
+    owner: UserId,
+    f: &GroupFields<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO ktties (id, kind, name, owner_id, description, purpose, target_amount, end_date, image_key, \
+                             billing_plan, referral_code) \
+         VALUES ($1, 'group', $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(id.0)
+    .bind(f.name)
+    .bind(owner.0)
+    .bind(f.description)
+    .bind(f.purpose)
+    .bind(f.target_amount)
+    .bind(f.end_date)
+    .bind(f.image_key)
+    .bind(f.billing_plan)
+    .bind(f.referral_code)
+    .execute(&mut *conn)
+    .await?;
+    crate::ledger::open_balances(conn, id).await
+}
+
+/// Changes to a ktti (PATCH): `None` leaves a field alone; `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct KttiChanges {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub purpose: Option<Option<String>>,
+    pub target_amount: Option<Option<rust_decimal::Decimal>>,
+    pub end_date: Option<Option<chrono::NaiveDate>>,
+    pub image_key: Option<Option<String>>,
+    pub members_can_spend: Option<bool>,
+    pub members_can_invite: Option<bool>,
+    pub approval_required_to_join: Option<bool>,
+    pub referral_code: Option<String>,
+}
+
+/// Applies `c` to the ktti, in one statement.
+pub async fn update(conn: &mut PgConnection, ktti: KttiId, c: &KttiChanges) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE ktties SET \
+            name = coalesce($2, name), \
+            description = CASE WHEN $3 THEN $4 ELSE description END, \
+            purpose = CASE WHEN $5 THEN $6 ELSE purpose END, \
+            target_amount = CASE WHEN $7 THEN $8 ELSE target_amount END, \
+            end_date = CASE WHEN $9 THEN $10 ELSE end_date END, \
+            image_key = CASE WHEN $11 THEN $12 ELSE image_key END, \
+            members_can_spend = coalesce($13, members_can_spend), \
+            members_can_invite = coalesce($14, members_can_invite), \
+            approval_required_to_join = coalesce($15, approval_required_to_join), \
+            referral_code = coalesce($16, referral_code), \
+            updated_at = now() \
+         WHERE id = $1",
+    )
+    .bind(ktti.0)
+    .bind(&c.name)
+    .bind(c.description.is_some())
+    .bind(c.description.clone().flatten())
+    .bind(c.purpose.is_some())
+    .bind(c.purpose.clone().flatten())
+    .bind(c.target_amount.is_some())
+    .bind(c.target_amount.flatten())
+    .bind(c.end_date.is_some())
+    .bind(c.end_date.flatten())
+    .bind(c.image_key.is_some())
+    .bind(c.image_key.clone().flatten())
+    .bind(c.members_can_spend)
+    .bind(c.members_can_invite)
+    .bind(c.approval_required_to_join)
+    .bind(&c.referral_code)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A group ktti by its referral code, whoever asks: (id, status, approval required).
+pub async fn by_referral_code<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    code: &str,
+) -> Result<Option<(uuid::Uuid, String, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status, approval_required_to_join FROM ktties WHERE referral_code = $1 AND kind = 'group'",
+    )
+    .bind(code)
+    .fetch_optional(db)
+    .await
+}
+
+/// A ktti's name (for messages about it).
+pub async fn name_of<'e>(db: impl sqlx::PgExecutor<'e>, ktti: KttiId) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM ktties WHERE id = $1")
+        .bind(ktti.0)
+        .fetch_one(db)
+        .await
+}
+
+/// Locks the ktti's row for a membership change: (status, billing plan). Joins to
+/// one ktti serialise here, so a member limit holds under concurrent joins.
+pub async fn lock_status(conn: &mut PgConnection, ktti: KttiId) -> Result<(String, Option<String>), sqlx::Error> {
+    sqlx::query_as("SELECT status, billing_plan FROM ktties WHERE id = $1 FOR UPDATE")
+        .bind(ktti.0)
+        .fetch_one(conn)
+        .await
+}
+
+/// Records the provider group once created.
+pub async fn set_group(conn: &mut PgConnection, ktti: KttiId, group: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE ktties SET provider_group_id = $2, updated_at = now() WHERE id = $1")
+        .bind(ktti.0)
+        .bind(group)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// A ktti as a member sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KttiRow {
@@ -49,20 +183,49 @@ pub struct KttiRow {
     pub bsb: Option<String>,
     pub account_number: Option<String>,
     pub setup_error: Option<String>,
+    pub description: Option<String>,
+    pub purpose: Option<String>,
+    pub target_amount: Option<rust_decimal::Decimal>,
+    pub end_date: Option<chrono::NaiveDate>,
+    pub image_key: Option<String>,
+    pub billing_plan: Option<String>,
+    pub members_can_spend: bool,
+    pub members_can_invite: bool,
+    pub approval_required_to_join: bool,
+    pub referral_code: Option<String>,
+    pub provider_group_id: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub available: rust_decimal::Decimal,
     pub reserved: rust_decimal::Decimal,
     /// The caller's role and deposit reference.
     pub role: String,
     pub deposit_reference: String,
+    pub can_spend: bool,
     pub member_count: i64,
+}
+
+impl KttiRow {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            members_can_spend: self.members_can_spend,
+            members_can_invite: self.members_can_invite,
+            approval_required_to_join: self.approval_required_to_join,
+        }
+    }
+
+    /// The caller's role (the database only holds valid roles).
+    pub fn caller_role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Member)
+    }
 }
 
 macro_rules! ktti_select {
     () => {
         "SELECT k.id, k.kind, k.name, k.status, k.currency::text AS currency, k.owner_id, k.provider_account_id, \
-                k.bsb, k.account_number, k.setup_error, k.created_at, b.available, b.reserved, m.role, \
-                m.deposit_reference, \
+                k.bsb, k.account_number, k.setup_error, k.description, k.purpose, k.target_amount, k.end_date, \
+                k.image_key, k.billing_plan, k.members_can_spend, k.members_can_invite, k.approval_required_to_join, \
+                k.referral_code, k.provider_group_id, k.created_at, b.available, b.reserved, m.role, \
+                m.deposit_reference, m.can_spend, \
                 (SELECT count(*) FROM ktti_members x WHERE x.ktti_id = k.id AND x.status = 'active') AS member_count \
          FROM ktties k JOIN ktti_balances b ON b.ktti_id = k.id \
          JOIN ktti_members m ON m.ktti_id = k.id AND m.user_id = $1 AND m.status = 'active' "
@@ -138,27 +301,6 @@ pub async fn list_for_member(
     Ok((rows, total))
 }
 
-/// Adds an active member (the owner of a new ktti, or a joiner).
-pub async fn add_member(
-    conn: &mut PgConnection,
-    ktti: KttiId,
-    user: UserId,
-    role: &str,
-    deposit_reference: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO ktti_members (ktti_id, user_id, role, status, deposit_reference, joined_at) \
-         VALUES ($1, $2, $3, 'active', $4, now()) ON CONFLICT DO NOTHING",
-    )
-    .bind(ktti.0)
-    .bind(user.0)
-    .bind(role)
-    .bind(deposit_reference)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Records the provider account once opened.
 pub async fn set_account(
     conn: &mut PgConnection,
@@ -199,13 +341,23 @@ pub async fn set_setup_error(conn: &mut PgConnection, ktti: KttiId, error: &str)
     Ok(())
 }
 
+/// A ktti as jobs see it, whoever asks.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PlainKtti {
+    pub kind: String,
+    pub name: String,
+    pub status: String,
+    pub owner_id: uuid::Uuid,
+    pub provider_account_id: Option<String>,
+    pub provider_group_id: Option<String>,
+}
+
 /// A ktti by id, whoever asks (jobs).
-pub async fn find_plain<'e>(
-    db: impl sqlx::PgExecutor<'e>,
-    ktti: KttiId,
-) -> Result<Option<(String, String, uuid::Uuid, Option<String>)>, sqlx::Error> {
-    sqlx::query_as("SELECT kind, status, owner_id, provider_account_id FROM ktties WHERE id = $1")
-        .bind(ktti.0)
-        .fetch_optional(db)
-        .await
+pub async fn find_plain<'e>(db: impl sqlx::PgExecutor<'e>, ktti: KttiId) -> Result<Option<PlainKtti>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT kind, name, status, owner_id, provider_account_id, provider_group_id FROM ktties WHERE id = $1",
+    )
+    .bind(ktti.0)
+    .fetch_optional(db)
+    .await
 }

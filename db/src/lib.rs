@@ -4,7 +4,8 @@
 //! - [`setup`]: connect, create the database if missing, run migrations.
 //! - [`users`], [`sessions`], [`email_tokens`]: accounts and authentication.
 //! - [`idempotency`]: stored responses for `Idempotency-Key` replays.
-//! - [`ktties`]: the pots themselves and their members; [`cards`]: members' cards.
+//! - [`ktties`]: the pots themselves; [`members`]: memberships and remembered
+//!   sender accounts; [`invitations`]; [`actions`]: action items; [`cards`].
 //! - [`ledger`]: booking journal entries, balances, and the full recomputation.
 //! - [`jobs`]: the outbox and every job's life (dispatch, attempts, dead state).
 //! - [`provider_events`]: the banking provider's webhooks, stored once each.
@@ -16,14 +17,17 @@
 //! Queries are checked at run time against the migrated schema by the integration
 //! tests, which exercise every function here.
 
+pub mod actions;
 pub mod cards;
 pub mod email_tokens;
 pub mod emails;
 pub mod idempotency;
+pub mod invitations;
 pub mod jobs;
 pub mod ktties;
 pub mod kyc;
 pub mod ledger;
+pub mod members;
 pub mod notes;
 pub mod provider_events;
 pub mod sessions;

@@ -145,6 +145,30 @@ pub async fn find_for_member<'e>(
     .await
 }
 
+/// A deposit of a ktti, locked for assignment: (ktti, kind, assignee, sender BSB,
+/// sender account).
+pub async fn lock_deposit(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<(Uuid, String, Option<Uuid>, Option<String>, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT ktti_id, kind, assignee_id, counterparty_bsb, counterparty_account FROM transactions \
+         WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn set_assignee(conn: &mut PgConnection, id: Uuid, user: UserId) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE transactions SET assignee_id = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(user.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Filters for transaction lists.
 #[derive(Debug, Default, Clone)]
 pub struct TxFilter {
@@ -156,6 +180,8 @@ pub struct TxFilter {
     pub to: Option<DateTime<Utc>>,
     /// Deposits assigned to this member.
     pub member: Option<UserId>,
+    /// Only deposits nobody is assigned yet.
+    pub unassigned: bool,
 }
 
 /// Where a page starts: after this (created_at, id), newest first.
@@ -166,7 +192,8 @@ macro_rules! tx_where {
         " FROM transactions t JOIN ktti_members m ON m.ktti_id = t.ktti_id AND m.user_id = $1 AND m.status = 'active' \
           WHERE ($2::uuid IS NULL OR t.ktti_id = $2) AND ($3::text IS NULL OR t.kind = $3) \
             AND ($4::text IS NULL OR t.status = $4) AND ($5::timestamptz IS NULL OR t.created_at >= $5) \
-            AND ($6::timestamptz IS NULL OR t.created_at < $6) AND ($7::uuid IS NULL OR t.assignee_id = $7) "
+            AND ($6::timestamptz IS NULL OR t.created_at < $6) AND ($7::uuid IS NULL OR t.assignee_id = $7) \
+            AND (NOT $8 OR (t.kind = 'deposit' AND t.assignee_id IS NULL)) "
     };
 }
 
@@ -182,7 +209,7 @@ pub async fn page(
         "SELECT ",
         tx_columns!(),
         tx_where!(),
-        "ORDER BY t.created_at DESC, t.id DESC LIMIT $8 OFFSET $9"
+        "ORDER BY t.created_at DESC, t.id DESC LIMIT $9 OFFSET $10"
     ))
     .bind(user.0)
     .bind(f.ktti.map(|k| k.0))
@@ -191,6 +218,7 @@ pub async fn page(
     .bind(f.from)
     .bind(f.to)
     .bind(f.member.map(|u| u.0))
+    .bind(f.unassigned)
     .bind(limit)
     .bind(offset)
     .fetch_all(pool)
@@ -203,6 +231,7 @@ pub async fn page(
         .bind(f.from)
         .bind(f.to)
         .bind(f.member.map(|u| u.0))
+        .bind(f.unassigned)
         .fetch_one(pool)
         .await?;
     Ok((rows, total))
@@ -221,7 +250,7 @@ pub async fn page_after(
         "SELECT ",
         tx_columns!(),
         tx_where!(),
-        "AND ($8::timestamptz IS NULL OR (t.created_at, t.id) < ($8, $9)) ORDER BY t.created_at DESC, t.id DESC LIMIT $10"
+        "AND ($9::timestamptz IS NULL OR (t.created_at, t.id) < ($9, $10)) ORDER BY t.created_at DESC, t.id DESC LIMIT $11"
     ))
     .bind(user.0)
     .bind(f.ktti.map(|k| k.0))
@@ -230,6 +259,7 @@ pub async fn page_after(
     .bind(f.from)
     .bind(f.to)
     .bind(f.member.map(|u| u.0))
+    .bind(f.unassigned)
     .bind(after.map(|c| c.0))
     .bind(after.map(|c| c.1))
     .bind(limit)

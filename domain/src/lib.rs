@@ -1,17 +1,23 @@
 //! KttiPay's pure rules: no database, HTTP, queue or network I/O lives here.
 //!
+//! - [`attribution`]: which member paid a deposit in, in DOMAIN.md's order.
+//! - [`billing`]: billing plans on offer.
 //! - [`ids`]: typed ids, so a user id is never passed where a session id belongs.
 //! - [`kyc`]: what a KYC submission must contain.
 //! - [`ledger`]: double-entry journal entries and ktti balances; entries balance by
 //!   construction.
+//! - [`membership`]: roles and what each may do, referral codes, ktti fields.
 //! - [`money`]: [`Money`], a two-decimal amount; the only way money enters or leaves.
 //! - [`secret`]: opaque tokens for clients, stored only as hashes.
 //! - [`user`]: registration and profile input rules (email, names, phone, age, password).
 //! - [`validation`]: the field-error type every rule reports with.
 
+pub mod attribution;
+pub mod billing;
 pub mod ids;
 pub mod kyc;
 pub mod ledger;
+pub mod membership;
 pub mod money;
 pub mod secret;
 pub mod user;

@@ -175,20 +175,79 @@ impl Job for SetUserCardsFrozen {
     };
 }
 
-/// Every kind with its queue and policy, for code that sees only stored rows.
-pub const ALL: &[(&str, Queue, RetryPolicy)] = &[
-    (SendEmail::KIND, SendEmail::QUEUE, SendEmail::RETRY),
-    (Noop::KIND, Noop::QUEUE, Noop::RETRY),
-    (
-        ApplyProviderEvent::KIND,
-        ApplyProviderEvent::QUEUE,
-        ApplyProviderEvent::RETRY,
-    ),
-    (SubmitKyc::KIND, SubmitKyc::QUEUE, SubmitKyc::RETRY),
-    (SetupKtti::KIND, SetupKtti::QUEUE, SetupKtti::RETRY),
-    (
-        OrderPhysicalCard::KIND,
-        OrderPhysicalCard::QUEUE,
-        OrderPhysicalCard::RETRY,
-    ),
-];
+/// Email an invitation to a ktti (the invitee may not have an account yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendInvitation {
+    pub invitation_id: uuid::Uuid,
+}
+
+impl Job for SendInvitation {
+    const KIND: &'static str = "email.invitation.v1";
+    const QUEUE: Queue = Queue::Email;
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 8,
+        base_delay_ms: 2_000,
+        max_delay_ms: 10 * 60 * 1_000,
+    };
+}
+
+/// A member joined a group ktti: add them to the provider group and open their
+/// virtual card on the ktti's account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddMemberAtBank {
+    pub ktti_id: uuid::Uuid,
+    pub user_id: UserId,
+}
+
+impl Job for AddMemberAtBank {
+    const KIND: &'static str = "ktti.member.add.v1";
+    const QUEUE: Queue = Queue::Banking;
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 10,
+        base_delay_ms: 1_000,
+        max_delay_ms: 10 * 60 * 1_000,
+    };
+}
+
+/// A member left or was removed: cancel their card and take them out of the
+/// provider group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoveMemberAtBank {
+    pub ktti_id: uuid::Uuid,
+    pub user_id: UserId,
+}
+
+impl Job for RemoveMemberAtBank {
+    const KIND: &'static str = "ktti.member.remove.v1";
+    const QUEUE: Queue = Queue::Banking;
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 10,
+        base_delay_ms: 1_000,
+        max_delay_ms: 10 * 60 * 1_000,
+    };
+}
+
+/// Lists job types as `(KIND, QUEUE, RETRY)` rows, so adding a kind is one word.
+macro_rules! registry {
+    ($($kind:ty),* $(,)?) => {
+        /// Every kind with its queue and policy, for code that sees only stored rows.
+        pub const ALL: &[(&str, Queue, RetryPolicy)] = &[$((<$kind>::KIND, <$kind>::QUEUE, <$kind>::RETRY)),*];
+    };
+}
+
+registry!(
+    SendEmail,
+    Noop,
+    ApplyProviderEvent,
+    SubmitKyc,
+    SetupKtti,
+    OrderPhysicalCard,
+    DeliverProviderMessage,
+    SetUserCardsFrozen,
+    SendInvitation,
+    AddMemberAtBank,
+    RemoveMemberAtBank,
+);

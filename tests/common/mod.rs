@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod group;
 pub mod pot;
 pub mod redis_server;
 pub mod smtp;
@@ -223,6 +224,21 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Any method, with a token and optionally a JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self.client.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
     }
 
     pub async fn get_auth(&self, path: &str, token: &str) -> reqwest::Response {

@@ -121,6 +121,9 @@ async fn run(deps: &WorkerDeps, id: JobId, kind: &str, payload: serde_json::Valu
         kinds::OrderPhysicalCard::KIND => handlers::card_order::run(deps, id, decode(payload)?).await,
         kinds::DeliverProviderMessage::KIND => handlers::provider_message::run(deps, id, decode(payload)?).await,
         kinds::SetUserCardsFrozen::KIND => handlers::freeze_cards::run(deps, id, decode(payload)?).await,
+        kinds::SendInvitation::KIND => handlers::invitation::run(deps, id, decode(payload)?).await,
+        kinds::AddMemberAtBank::KIND => handlers::members::add(deps, id, decode(payload)?).await,
+        kinds::RemoveMemberAtBank::KIND => handlers::members::remove(deps, id, decode(payload)?).await,
         other => Err(JobError::Permanent(format!("no handler for job kind {other:?}"))),
     }
 }

@@ -81,6 +81,41 @@ pub fn account_exists(first_name: &str, to: &str, public_url: &str) -> OutgoingE
     }
 }
 
+/// An invitation to a ktti. Someone without an account is asked to sign up with
+/// this address, which links the invitation to them.
+pub fn invitation(inviter: &str, ktti_name: &str, to: &str, has_account: bool, public_url: &str) -> OutgoingEmail {
+    let link = if has_account {
+        format!("{public_url}/invitations")
+    } else {
+        format!("{public_url}/register?email={to}")
+    };
+    let greeting = "Hi,".to_string();
+    let lines = vec![
+        format!(
+            "{inviter} invited you to join \"{ktti_name}\" on KttiPay, a shared money pot with its own account and card."
+        ),
+        if has_account {
+            "Open the app to accept or decline.".to_string()
+        } else {
+            "Sign up with this email address to see the invitation and accept it.".to_string()
+        },
+        format!(
+            "The invitation expires in {} days.",
+            kttipay_domain::membership::INVITATION_TTL_DAYS
+        ),
+    ];
+    let label = if has_account { "See the invitation" } else { "Sign up" };
+    OutgoingEmail {
+        to: to.to_string(),
+        subject: format!("{inviter} invited you to \"{ktti_name}\" on KttiPay"),
+        text: format!(
+            "{greeting}\n\n{}\n\n{label}: {link}\n\nThe KttiPay team\n",
+            lines.join("\n\n")
+        ),
+        html: html_page(&greeting, &lines, Some((label, &link))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! Login attempt limits, per account and per client IP, to slow password guessing.
+//! Attempt limits per account and per client IP: logins (against password
+//! guessing) and joins by referral code (against code guessing).
 //!
 //! In memory per API replica: with N replicas an attacker gets N times the budget,
 //! which still turns a guessing attack from millions of tries into thousands.
@@ -46,6 +47,40 @@ impl LoginLimiter {
     /// Forgets keys whose budget has fully refilled, so memory stays bounded.
     pub fn prune(&self) {
         self.per_account.retain_recent();
+        self.per_ip.retain_recent();
+    }
+}
+
+/// Joins by referral code, per user and per client IP: a referral code is a
+/// bearer secret, so guessing one must be slow.
+pub struct JoinLimiter {
+    per_user: Arc<DefaultKeyedRateLimiter<String>>,
+    per_ip: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+impl JoinLimiter {
+    pub fn new(per_hour: u32) -> Result<JoinLimiter, String> {
+        let n = NonZeroU32::new(per_hour).ok_or("joins per hour must be at least 1")?;
+        let quota = Quota::per_hour(n);
+        Ok(JoinLimiter {
+            per_user: Arc::new(RateLimiter::keyed(quota)),
+            per_ip: Arc::new(RateLimiter::keyed(quota)),
+        })
+    }
+
+    pub fn check(&self, user: &str, ip: &str) -> Result<(), ApiError> {
+        let clock = DefaultClock::default();
+        for (limiter, key) in [(&self.per_ip, ip), (&self.per_user, user)] {
+            if let Err(not_until) = limiter.check_key(&key.to_string()) {
+                let wait = not_until.wait_time_from(clock.now());
+                return Err(ApiError::too_many_requests(wait.as_secs().max(1)));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn prune(&self) {
+        self.per_user.retain_recent();
         self.per_ip.retain_recent();
     }
 }

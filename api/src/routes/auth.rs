@@ -154,7 +154,11 @@ impl AuthApi {
         )
         .await?;
         let (user_id, template) = match inserted {
-            Some(user) => (user.user_id(), EmailTemplate::VerifyEmail),
+            Some(user) => {
+                // Invitations waiting for this address now have their person.
+                crate::membership::match_registration(&mut tx, &email, user.user_id()).await?;
+                (user.user_id(), EmailTemplate::VerifyEmail)
+            }
             None => {
                 let existing = users::find_by_email(&mut *tx, &email)
                     .await?

@@ -8,13 +8,13 @@ use crate::error::ApiError;
 use crate::routes::Tag;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use kttipay_db::ktties::{self, KttiFilter, KttiRow};
+use kttipay_db::ktties::{self, KttiRow};
 use kttipay_db::{cards, users};
 use kttipay_domain::Money;
 use kttipay_domain::ids::KttiId;
 use kttipay_domain::ledger::Balances;
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
@@ -43,9 +43,29 @@ pub struct KttiView {
     /// For members of a group ktti; personal ktties have none.
     pub referral_code: Option<String>,
     pub member_count: i64,
+    pub description: Option<String>,
+    pub purpose: Option<String>,
+    pub target_amount: Option<Amount>,
+    /// `YYYY-MM-DD`
+    pub end_date: Option<chrono::NaiveDate>,
+    pub image_key: Option<String>,
+    /// The billing plan's code (group ktties).
+    pub billing_plan: Option<String>,
+    pub settings: KttiSettings,
+    /// Whether the caller may spend with their card on this ktti.
+    pub can_spend: bool,
     /// Why setting the ktti up at the bank failed, if it did.
     pub setup_error: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Who may do what in a group ktti.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct KttiSettings {
+    pub members_can_spend: bool,
+    pub members_can_invite: bool,
+    pub approval_required_to_join: bool,
 }
 
 fn money(d: rust_decimal::Decimal) -> Money {
@@ -54,6 +74,7 @@ fn money(d: rust_decimal::Decimal) -> Money {
 
 impl From<KttiRow> for KttiView {
     fn from(k: KttiRow) -> Self {
+        let can_spend = kttipay_domain::membership::may_spend(k.caller_role(), k.can_spend, k.settings());
         let balances = Balances {
             available: money(k.available),
             reserved: money(k.reserved),
@@ -66,9 +87,21 @@ impl From<KttiRow> for KttiView {
             currency: k.currency,
             total_balance: balances.total().into(),
             available_balance: balances.available.into(),
-            role: k.role,
-            referral_code: None,
+            can_spend,
+            referral_code: k.referral_code,
             member_count: k.member_count,
+            description: k.description,
+            purpose: k.purpose,
+            target_amount: k.target_amount.map(|t| money(t).into()),
+            end_date: k.end_date,
+            image_key: k.image_key,
+            billing_plan: k.billing_plan,
+            settings: KttiSettings {
+                members_can_spend: k.members_can_spend,
+                members_can_invite: k.members_can_invite,
+                approval_required_to_join: k.approval_required_to_join,
+            },
+            role: k.role,
             setup_error: k.setup_error,
             created_at: k.created_at,
         }
@@ -171,82 +204,21 @@ fn address_json(body: &CardAddress) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(address).map_err(ApiError::internal)
 }
 
-fn not_found() -> ApiError {
+pub fn not_found() -> ApiError {
     ApiError::not_found("ktti_not_found", "No such ktti.")
 }
 
-pub struct KttiApi;
+/// The ktti if the caller is an active member of it; 404 otherwise.
+pub async fn visible(state: &AppState, user: kttipay_domain::ids::UserId, id: Uuid) -> Result<KttiRow, ApiError> {
+    ktties::find_for_member(&state.pool, user, KttiId(id))
+        .await?
+        .ok_or_else(not_found)
+}
+
+pub struct PersonalKttiApi;
 
 #[OpenApi(tag = "Tag::Ktti")]
-impl KttiApi {
-    /// The caller's ktties
-    ///
-    /// Newest first; filter by `status`, `type` (`group`/`personal`), `role` and `q`
-    /// (part of the name).
-    #[oai(path = "/api/v2/ktties", method = "get", operation_id = "listKtties")]
-    #[allow(clippy::too_many_arguments)]
-    async fn list(
-        &self,
-        state: Data<&AppState>,
-        auth: BearerAuth,
-        status: Query<Option<String>>,
-        #[oai(name = "type")] kind: Query<Option<String>>,
-        role: Query<Option<String>>,
-        q: Query<Option<String>>,
-        page: Query<Option<u32>>,
-        #[oai(name = "pageSize")] page_size: Query<Option<u32>>,
-    ) -> Result<Json<KttiPage>, ApiError> {
-        let page = page.0.unwrap_or(1);
-        let page_size = page_size.0.unwrap_or(PAGE_SIZE_DEFAULT);
-        if page == 0 {
-            return Err(ApiError::invalid_field("invalid_page", "page", "must be 1 or more"));
-        }
-        if !(1..=PAGE_SIZE_MAX).contains(&page_size) {
-            return Err(ApiError::invalid_field(
-                "invalid_page_size",
-                "pageSize",
-                "must be 1 to 100",
-            ));
-        }
-        let one_of = |field: &str, v: &Option<String>, allowed: &[&str]| match v {
-            Some(x) if !allowed.contains(&x.as_str()) => Err(ApiError::invalid_field(
-                "invalid_filter",
-                field,
-                &format!("must be one of {}", allowed.join(", ")),
-            )),
-            _ => Ok(()),
-        };
-        one_of(
-            "status",
-            &status.0,
-            &[
-                "pendingSetup",
-                "active",
-                "closing",
-                "disbursing",
-                "readyToClose",
-                "closed",
-            ],
-        )?;
-        one_of("type", &kind.0, &["group", "personal"])?;
-        one_of("role", &role.0, &["owner", "admin", "member"])?;
-        let filter = KttiFilter {
-            status: status.0,
-            kind: kind.0,
-            role: role.0,
-            q: q.0.filter(|s| !s.trim().is_empty()),
-        };
-        let offset = i64::from(page - 1) * i64::from(page_size);
-        let (rows, total) =
-            ktties::list_for_member(&state.pool, auth.0.user_id, &filter, i64::from(page_size), offset).await?;
-        Ok(Json(KttiPage {
-            items: rows.into_iter().map(Into::into).collect(),
-            page,
-            page_size,
-            total,
-        }))
-    }
-
+impl PersonalKttiApi {
     /// The caller's personal ktti
     ///
     /// Opened when KYC is verified; 404 until then.
@@ -259,18 +231,6 @@ impl KttiApi {
                 "No personal ktti yet: it opens once your identity is verified.",
             )
         })
-    }
-
-    /// Read a single ktti
-    #[oai(path = "/api/v2/ktties/:kttiId", method = "get", operation_id = "getKtti")]
-    async fn get(
-        &self,
-        state: Data<&AppState>,
-        auth: BearerAuth,
-        #[oai(name = "kttiId")] id: Path<Uuid>,
-    ) -> Result<Json<KttiView>, ApiError> {
-        let row = ktties::find_for_member(&state.pool, auth.0.user_id, KttiId(id.0)).await?;
-        row.map(|k| Json(k.into())).ok_or_else(not_found)
     }
 }
 

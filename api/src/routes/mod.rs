@@ -1,9 +1,14 @@
 //! One `#[OpenApi]` struct per tag of API.md.
 
+pub mod actions;
 pub mod admin;
 pub mod auth;
+pub mod core;
+pub mod deposits;
+pub mod groups;
 pub mod ktties;
 pub mod kyc;
+pub mod members;
 pub mod provider;
 pub mod settings;
 pub mod transactions;
@@ -17,8 +22,12 @@ pub enum Tag {
     Auth,
     /// User, settings, device
     User,
+    /// Core
+    Core,
     /// Ktti
     Ktti,
+    /// Membership and actions
+    Membership,
     /// Banking, card
     Banking,
     /// Transactions, splits, receipts

@@ -132,11 +132,12 @@ impl Filters {
             from: self.from,
             to: self.to,
             member: self.member.map(UserId),
+            unassigned: false,
         })
     }
 }
 
-fn page_params(page: Option<u32>, size: Option<u32>) -> Result<(u32, u32), ApiError> {
+pub(crate) fn page_params(page: Option<u32>, size: Option<u32>) -> Result<(u32, u32), ApiError> {
     let (page, size) = (page.unwrap_or(1), size.unwrap_or(PAGE_SIZE_DEFAULT));
     if page == 0 {
         return Err(ApiError::invalid_field("invalid_page", "page", "must be 1 or more"));
@@ -163,7 +164,7 @@ fn decode_cursor(raw: &str) -> Result<Cursor, ApiError> {
     Ok((at, id.parse().map_err(|_| bad())?))
 }
 
-async fn v2(
+pub(crate) async fn v2(
     state: &AppState,
     user: UserId,
     filter: TxFilter,
@@ -186,7 +187,7 @@ async fn v2(
     }))
 }
 
-async fn v3(
+pub(crate) async fn v3(
     state: &AppState,
     user: UserId,
     filter: TxFilter,

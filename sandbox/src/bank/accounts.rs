@@ -240,9 +240,12 @@ pub async fn card_row(pool: &PgPool, id: Uuid) -> SbResult<CardRow> {
 }
 
 /// Changes a card's status (block, unblock, cancel) or type (convert). A cancelled
-/// card stays cancelled.
+/// card stays cancelled; cancelling it again answers as the first time did.
 pub async fn update_card(pool: &PgPool, id: Uuid, status: Option<&str>, card_type: Option<&str>) -> SbResult<HayCard> {
     let card = card_row(pool, id).await?;
+    if card.status == "INACTIVE" && status == Some("INACTIVE") {
+        return Ok(card.to_wire());
+    }
     if card.status == "INACTIVE" && status.is_some() {
         return Err(SandboxError::invalid("the card is cancelled"));
     }

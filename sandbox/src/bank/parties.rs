@@ -139,8 +139,24 @@ pub async fn decide_due_kyc(pool: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(due.len() as u64)
 }
 
+/// Refuses ids that name no customer: a bank puts only its own customers in a group.
+async fn check_customers(pool: &PgPool, ids: &[Uuid]) -> SbResult<()> {
+    let known: i64 = sqlx::query_scalar("SELECT count(DISTINCT id) FROM customers WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_one(pool)
+        .await?;
+    let mut distinct = ids.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    if known != distinct.len() as i64 {
+        return Err(SandboxError::not_found("customer"));
+    }
+    Ok(())
+}
+
 pub async fn create_group(pool: &PgPool, body: &CreateGroup) -> SbResult<HayGroup> {
     let ids = parse_ids(&body.customer_hay_ids)?;
+    check_customers(pool, &ids).await?;
     sqlx::query(
         "INSERT INTO groups (id, idempotency_key, name, customer_ids) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (idempotency_key) DO NOTHING",
@@ -165,6 +181,7 @@ pub async fn create_group(pool: &PgPool, body: &CreateGroup) -> SbResult<HayGrou
 
 /// Adds (idempotently) or removes members, returning the group and its account.
 pub async fn change_group(pool: &PgPool, group: Uuid, add: &[Uuid], remove: Option<Uuid>) -> SbResult<HayJointAccount> {
+    check_customers(pool, add).await?;
     let done = sqlx::query(
         "UPDATE groups SET customer_ids = ARRAY(SELECT DISTINCT x FROM unnest(customer_ids || $2::uuid[]) AS x \
                                               WHERE x IS DISTINCT FROM $3) WHERE id = $1",

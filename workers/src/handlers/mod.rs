@@ -4,7 +4,10 @@
 pub mod card_order;
 pub mod email;
 pub mod freeze_cards;
+pub mod invitation;
 pub mod kyc;
+pub mod member_card;
+pub mod members;
 pub mod money_event;
 pub mod noop;
 pub mod provider_event;

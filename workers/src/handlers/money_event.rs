@@ -7,10 +7,13 @@
 //! retries with backoff and applies it once its predecessor has landed.
 
 use crate::JobError;
+use kttipay_db::actions::{self, Audience, Kind, NewAction};
 use kttipay_db::ledger::{self, EntryMeta, PostError};
+use kttipay_db::members;
 use kttipay_db::transactions::{self as txns, NewTransaction};
 use kttipay_db::{PgConnection, PgPool};
 use kttipay_domain::Money;
+use kttipay_domain::attribution::{Credit, Reason, attribute};
 use kttipay_domain::ids::{KttiId, UserId};
 use kttipay_domain::ledger::{JournalEntry, LedgerError};
 use kttipay_providers::shaype::webhook::{TransactionEvent, TransactionType};
@@ -52,10 +55,9 @@ pub async fn apply(pool: &PgPool, event: &TransactionEvent) -> Result<Applied, J
             | TransactionType::IntrabankTransferIn
             | TransactionType::GeneralCredit,
         ) => {
-            // A personal ktti's deposits are its owner's; group attribution comes
-            // with group ktties.
-            let assignee = (kind == "personal").then_some(UserId(owner));
-            deposit(&mut tx, &ctx, assignee).await?
+            // A personal ktti's deposits are its owner's; a group's are attributed.
+            let owner = (kind == "personal").then_some(UserId(owner));
+            deposit(&mut tx, &ctx, owner).await?
         }
         Some(TransactionType::CardTransaction) if !accepted => declined(&mut tx, &ctx).await?,
         Some(TransactionType::CardTransaction) if is_release(event) => release(&mut tx, &ctx).await?,
@@ -132,6 +134,18 @@ async fn record_posted(
     entry_kind: &str,
     entry: Result<JournalEntry, LedgerError>,
 ) -> Result<Applied, JobError> {
+    record_posted_id(conn, c, txn, entry_kind, entry).await?;
+    Ok(("applied", None))
+}
+
+/// As [`record_posted`]; the new transaction's id, or `None` for a replay.
+async fn record_posted_id(
+    conn: &mut PgConnection,
+    c: &Ctx<'_>,
+    txn: NewTransaction<'_>,
+    entry_kind: &str,
+    entry: Result<JournalEntry, LedgerError>,
+) -> Result<Option<uuid::Uuid>, JobError> {
     let id = c.txn_id()?;
     let txn = NewTransaction {
         ktti: Some(c.ktti),
@@ -140,31 +154,85 @@ async fn record_posted(
         provider_transaction_id: Some(id),
         ..txn
     };
-    if txns::insert(conn, &txn).await?.is_some() {
+    let inserted = txns::insert(conn, &txn).await?;
+    if inserted.is_some() {
         book(conn, c.ktti, entry_kind, &format!("shaype:txn:{id}"), entry).await?;
     }
-    Ok(("applied", None))
+    Ok(inserted)
 }
 
-async fn deposit(conn: &mut PgConnection, c: &Ctx<'_>, assignee: Option<UserId>) -> Result<Applied, JobError> {
+/// A deposit: the owner's on a personal ktti; on a group ktti attributed by
+/// DOMAIN.md's rules, or left unassigned with an action item for the admins.
+async fn deposit(conn: &mut PgConnection, c: &Ctx<'_>, owner: Option<UserId>) -> Result<Applied, JobError> {
     let counterpart = c.event.counterpart_details.as_ref();
     let account = counterpart.and_then(|d| d.basic_account_number.as_ref());
-    let txn = NewTransaction {
-        kind: "deposit",
-        direction: "in",
-        description: c.event.description.as_deref(),
-        counterparty_name: c
+    let credit = Credit {
+        sender_name: c
             .event
             .counterpart_name
             .as_deref()
             .or(counterpart.and_then(|d| d.name.as_deref())),
-        counterparty_bsb: account.and_then(|a| a.branch_number.as_deref()),
-        counterparty_account: account.and_then(|a| a.account_number.as_deref()),
+        sender_bsb: account.and_then(|a| a.branch_number.as_deref()),
+        sender_account: account.and_then(|a| a.account_number.as_deref()),
         reference: c.event.reference.as_deref(),
-        assignee,
+        description: c.event.description.as_deref(),
+    };
+    let attributed = match owner {
+        Some(o) => Some((o, None)),
+        None => attribute_in_group(conn, c.ktti, &credit)
+            .await?
+            .map(|(u, why)| (u, Some(why))),
+    };
+    let txn = NewTransaction {
+        kind: "deposit",
+        direction: "in",
+        description: credit.description,
+        counterparty_name: credit.sender_name,
+        counterparty_bsb: credit.sender_bsb,
+        counterparty_account: credit.sender_account,
+        reference: credit.reference,
+        assignee: attributed.map(|(u, _)| u),
         ..Default::default()
     };
-    record_posted(conn, c, txn, "deposit", JournalEntry::deposit(c.ktti, c.amount)).await
+    let inserted = record_posted_id(conn, c, txn, "deposit", JournalEntry::deposit(c.ktti, c.amount)).await?;
+    match (inserted, attributed) {
+        (Some(id), None) => {
+            actions::create(
+                conn,
+                &NewAction {
+                    kind: Kind::UnassignedDeposit,
+                    ktti: c.ktti,
+                    audience: Audience::Managers,
+                    subject: None,
+                    invitation: None,
+                    transaction: Some(id),
+                    payload: serde_json::json!({
+                        "amount": c.amount.to_string(),
+                        "senderName": credit.sender_name,
+                        "reference": credit.reference,
+                    }),
+                },
+            )
+            .await?;
+            Ok(("applied", Some("unassigned: no member matched".into())))
+        }
+        (_, Some((_, Some(why)))) => Ok(("applied", Some(format!("attributed by {}", why.as_str())))),
+        _ => Ok(("applied", None)),
+    }
+}
+
+/// The member of a group ktti who paid `credit` in, if the rules can tell.
+async fn attribute_in_group(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    credit: &Credit<'_>,
+) -> Result<Option<(UserId, Reason)>, JobError> {
+    let candidates = members::candidates(&mut *conn, ktti).await?;
+    let remembered = match (credit.sender_bsb, credit.sender_account) {
+        (Some(b), Some(a)) => members::remembered_sender(&mut *conn, ktti, b, a).await?,
+        _ => None,
+    };
+    Ok(attribute(credit, &candidates, remembered))
 }
 
 async fn hold(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {

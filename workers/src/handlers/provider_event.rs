@@ -5,7 +5,7 @@
 
 use crate::{JobError, WorkerDeps};
 use kttipay_db::ktties::{self, KttiKind};
-use kttipay_db::{jobs, kyc, provider_events};
+use kttipay_db::{jobs, kyc, members, provider_events};
 use kttipay_domain::ids::{JobId, KttiId, UserId, deposit_reference};
 use kttipay_jobs::kinds::{ApplyProviderEvent, SetupKtti};
 use kttipay_providers::shaype::webhook::{NotificationDto, NotificationType};
@@ -89,7 +89,7 @@ async fn open_personal_ktti(conn: &mut kttipay_db::PgConnection, user: UserId) -
     }
     let ktti = KttiId::new();
     ktties::create(conn, ktti, KttiKind::Personal, "Personal", user).await?;
-    ktties::add_member(conn, ktti, user, "owner", &deposit_reference(rand::random())).await?;
+    members::join(conn, ktti, user, "owner", &deposit_reference(rand::random())).await?;
     jobs::enqueue(conn, &SetupKtti { ktti_id: ktti.0 }).await?;
     Ok(())
 }

@@ -1,11 +1,13 @@
-//! Sets a ktti up at the provider: its account, then its owner's virtual card, then
-//! `pendingSetup -> active`. Every provider call carries an idempotency key derived
-//! from our ids, so a retried job opens one account and one card. A permanent
-//! refusal is written on the ktti (shown to its members) and the job dies, visible
-//! to operators and retryable.
+//! Sets a ktti up at the provider: for a group ktti its provider group first, then
+//! the account (held by the owner, or by the group), then the owner's virtual card,
+//! then `pendingSetup -> active`. Every provider call carries an idempotency key
+//! derived from our ids, so a retried job opens one of each. A permanent refusal is
+//! written on the ktti (shown to its members) and the job dies, visible to
+//! operators and retryable.
 
+use super::member_card::{CardError, open_virtual_card};
 use crate::{JobError, WorkerDeps};
-use kttipay_db::{cards, ktties, kyc, users};
+use kttipay_db::{ktties, users};
 use kttipay_domain::ids::{JobId, KttiId, UserId};
 use kttipay_jobs::kinds::SetupKtti;
 use kttipay_providers::shaype::client::ProviderError;
@@ -13,16 +15,18 @@ use kttipay_providers::shaype::types::*;
 
 /// The provider product of a personal ktti's account.
 pub const PERSONAL_PRODUCT_ID: &str = "kttipay-personal";
+/// The provider product of a group ktti's (joint) account.
+pub const GROUP_PRODUCT_ID: &str = "kttipay-group";
 
 pub async fn run(deps: &WorkerDeps, _id: JobId, job: SetupKtti) -> Result<(), JobError> {
     let ktti = KttiId(job.ktti_id);
-    let Some((_kind, status, owner, account)) = ktties::find_plain(&deps.pool, ktti).await? else {
+    let Some(k) = ktties::find_plain(&deps.pool, ktti).await? else {
         return Err(JobError::Permanent(format!("no ktti {ktti}")));
     };
-    if status != "pendingSetup" {
+    if k.status != "pendingSetup" {
         return Ok(());
     }
-    let owner = UserId(owner);
+    let owner = UserId(k.owner_id);
     let user = users::find(&deps.pool, owner)
         .await?
         .ok_or_else(|| JobError::Permanent("the owner no longer exists".into()))?;
@@ -31,81 +35,59 @@ pub async fn run(deps: &WorkerDeps, _id: JobId, job: SetupKtti) -> Result<(), Jo
             "the owner has no provider customer (KYC not done)".into(),
         ));
     };
-    let account = match account {
+    let group = k.kind == "group";
+    let holder = match (group, k.provider_group_id) {
+        (false, _) => customer.clone(),
+        (true, Some(g)) => g,
+        (true, None) => {
+            let request = CreateGroup {
+                idempotency_key: format!("kttipay-ktti-group-{ktti}"),
+                customer_hay_ids: vec![customer.clone()],
+                group_name: Some(k.name.clone()),
+                group_type: Some("PERSONAL".into()),
+            };
+            let created = checked(deps, ktti, deps.banking.create_group(&request).await).await?;
+            let mut conn = deps.pool.acquire().await?;
+            ktties::set_group(&mut conn, ktti, &created.group_hay_id).await?;
+            created.group_hay_id
+        }
+    };
+    let account = match k.provider_account_id {
         Some(a) => a,
         None => {
             let request = CreateAccount {
                 idempotency_key: format!("kttipay-ktti-account-{ktti}"),
-                account_holder_id: customer.clone(),
-                account_holder_type: AccountHolderType::Customer,
-                product_id: PERSONAL_PRODUCT_ID.into(),
+                account_holder_id: holder,
+                account_holder_type: if group {
+                    AccountHolderType::Group
+                } else {
+                    AccountHolderType::Customer
+                },
+                product_id: if group { GROUP_PRODUCT_ID } else { PERSONAL_PRODUCT_ID }.into(),
                 custom_data: [("kttiId".to_string(), serde_json::Value::String(ktti.to_string()))]
                     .into_iter()
                     .collect(),
             };
             let opened = checked(deps, ktti, deps.banking.create_account(&request).await).await?;
-            let mut tx = deps.pool.begin().await?;
+            let mut conn = deps.pool.acquire().await?;
             ktties::set_account(
-                &mut tx,
+                &mut conn,
                 ktti,
                 &opened.account_hay_id,
                 opened.bsb.as_deref().unwrap_or_default(),
                 opened.account_number.as_deref().unwrap_or_default(),
             )
             .await?;
-            tx.commit().await?;
             opened.account_hay_id
         }
     };
-    if cards::of_member(&deps.pool, ktti, owner).await?.is_none() {
-        let submission = kyc::latest(&deps.pool, owner).await?;
-        let address: serde_json::Value = submission.as_ref().map(|s| s.address.clone()).unwrap_or_default();
-        let text = |k: &str| address[k].as_str().unwrap_or_default().to_string();
-        let request = CreateCard {
-            idempotency_key: format!("kttipay-card-{ktti}-{owner}"),
-            account_id: account,
-            customer_hay_id: customer,
-            card_type: CardType::Virtual,
-            delivery_address: Address {
-                line1: text("line1"),
-                line2: address["line2"].as_str().map(str::to_owned),
-                town_or_city: text("suburb"),
-                administrative_region: text("state"),
-                postcode: text("postcode"),
-                country_code_iso: text("country"),
-            },
-            email: user.email.clone(),
-            first_name: submission
-                .as_ref()
-                .map_or(user.first_name.clone(), |s| s.first_name.clone()),
-            last_name: submission
-                .as_ref()
-                .map_or(user.last_name.clone(), |s| s.last_name.clone()),
-            phone_number: PhoneNumber::from_e164(&user.phone),
-            // A virtual card's PIN is never used; the spec requires one.
-            pin: format!("{:04}", rand::random::<u16>() % 10_000),
-        };
-        let card = checked(deps, ktti, deps.banking.create_card(&request).await).await?;
-        let mut tx = deps.pool.begin().await?;
-        cards::insert(
-            &mut tx,
-            &cards::NewCard {
-                ktti,
-                user: owner,
-                provider_card_id: &card.card_hay_id,
-                card_token: card.card_token.as_deref(),
-                last4: card.last_four_digits.as_deref(),
-                card_type: "virtual",
-                status: "active",
-                delivery_address: Some(address),
-            },
-        )
-        .await?;
-        tx.commit().await?;
+    match open_virtual_card(deps, ktti, &account, owner).await {
+        Ok(()) => {}
+        Err(CardError::Provider(e)) => return checked(deps, ktti, Err(e)).await,
+        Err(CardError::Job(e)) => return Err(e),
     }
-    let mut tx = deps.pool.begin().await?;
-    ktties::transition(&mut tx, ktti, "pendingSetup", "active").await?;
-    tx.commit().await?;
+    let mut conn = deps.pool.acquire().await?;
+    ktties::transition(&mut conn, ktti, "pendingSetup", "active").await?;
     Ok(())
 }
 

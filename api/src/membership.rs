@@ -1,0 +1,146 @@
+//! Membership changes that several routes share (inviting, admitting, departing),
+//! each on the caller's transaction, with the jobs it causes written to the outbox
+//! in that same transaction.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use chrono::Utc;
+use kttipay_db::actions::{self, Audience, Kind, NewAction};
+use kttipay_db::ktties::KttiRow;
+use kttipay_db::{PgConnection, invitations, jobs, members, users};
+use kttipay_domain::ids::{KttiId, UserId, deposit_reference};
+use kttipay_domain::membership::INVITATION_TTL_DAYS;
+use kttipay_jobs::kinds::{AddMemberAtBank, RemoveMemberAtBank, SendInvitation};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Invites `email` (normalised) to the ktti: an invitation, an action item if the
+/// address has an account, and the email. `None` when one is already open.
+pub async fn invite(
+    conn: &mut PgConnection,
+    ktti: &KttiRow,
+    inviter: UserId,
+    email: &str,
+    split_proportion: Option<rust_decimal::Decimal>,
+) -> Result<Option<Uuid>, ApiError> {
+    let invitee = users::find_by_email(&mut *conn, email).await?;
+    let expires = Utc::now() + chrono::Duration::days(INVITATION_TTL_DAYS);
+    let invitee_id = invitee.as_ref().map(|u| u.user_id());
+    let Some(id) = invitations::create(
+        conn,
+        KttiId(ktti.id),
+        email,
+        invitee_id,
+        inviter,
+        split_proportion,
+        expires,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    if let Some(user) = invitee_id {
+        invitation_item(conn, ktti.id, &ktti.name, id, user).await?;
+    }
+    jobs::enqueue(conn, &SendInvitation { invitation_id: id }).await?;
+    Ok(Some(id))
+}
+
+/// The invitee's action item for an invitation (accept or reject it).
+pub async fn invitation_item(
+    conn: &mut PgConnection,
+    ktti: Uuid,
+    ktti_name: &str,
+    invitation: Uuid,
+    invitee: UserId,
+) -> Result<(), ApiError> {
+    actions::create(
+        conn,
+        &NewAction {
+            kind: Kind::Invitation,
+            ktti: KttiId(ktti),
+            audience: Audience::User(invitee),
+            subject: Some(invitee),
+            invitation: Some(invitation),
+            transaction: None,
+            payload: json!({ "kttiName": ktti_name }),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Links invitations waiting for a newly registered address to its user, and
+/// gives the user an action item for each.
+pub async fn match_registration(conn: &mut PgConnection, email: &str, user: UserId) -> Result<(), ApiError> {
+    for (invitation, ktti) in invitations::match_registration(conn, email, user).await? {
+        let name: String = kttipay_db::ktties::name_of(&mut *conn, KttiId(ktti)).await?;
+        invitation_item(conn, ktti, &name, invitation, user).await?;
+    }
+    Ok(())
+}
+
+/// The billing plan's member limit for a ktti (no plan: the first plan on offer).
+pub fn member_limit(state: &AppState, billing_plan: Option<&str>) -> u32 {
+    let plans = &state.config.app.billing_plans;
+    billing_plan
+        .and_then(|code| plans.iter().find(|p| p.code == code))
+        .or(plans.first())
+        .map_or(u32::MAX, |p| p.member_limit)
+}
+
+/// Makes `user` an active member (a new card follows by job). 409 when the plan's
+/// member limit is reached or the ktti no longer takes members.
+pub async fn admit(
+    state: &AppState,
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    user: UserId,
+    proportion: Option<rust_decimal::Decimal>,
+) -> Result<(), ApiError> {
+    let (status, plan): (String, Option<String>) = kttipay_db::ktties::lock_status(&mut *conn, ktti).await?;
+    if !matches!(status.as_str(), "pendingSetup" | "active") {
+        return Err(ApiError::conflict(
+            "ktti_not_open",
+            "This ktti is closing and takes no new members.",
+        ));
+    }
+    let limit = member_limit(state, plan.as_deref());
+    if members::active_count(&mut *conn, ktti).await? >= i64::from(limit) {
+        return Err(ApiError::conflict(
+            "member_limit_reached",
+            format!("This ktti's plan allows {limit} members."),
+        ));
+    }
+    let joined = members::join(conn, ktti, user, "member", &deposit_reference(rand::random())).await?;
+    if joined {
+        if let Some(p) = proportion {
+            members::set_split_proportion(conn, ktti, user, p).await?;
+        }
+        jobs::enqueue(
+            conn,
+            &AddMemberAtBank {
+                ktti_id: ktti.0,
+                user_id: user,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Ends `user`'s membership as `left` or `removed`; their card is cancelled by job.
+pub async fn depart(conn: &mut PgConnection, ktti: KttiId, user: UserId, status: &str) -> Result<bool, ApiError> {
+    if !members::end(conn, ktti, user, status).await? {
+        return Ok(false);
+    }
+    jobs::enqueue(
+        conn,
+        &RemoveMemberAtBank {
+            ktti_id: ktti.0,
+            user_id: user,
+        },
+    )
+    .await?;
+    Ok(true)
+}

@@ -1,0 +1,200 @@
+//! Action items: what the caller must decide. Executing one applies its decision
+//! once: the row is locked, so of two admins deciding at once the second sees the
+//! first's decision and gets 409. Items the caller is not addressed by are 404.
+
+use crate::auth::BearerAuth;
+use crate::error::ApiError;
+use crate::json::JsonBody;
+use crate::membership;
+use crate::routes::Tag;
+use crate::routes::deposits::assign;
+use crate::routes::members::decide_invitation;
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use kttipay_db::actions::{self, ActionRow, Kind};
+use kttipay_db::{invitations, members};
+use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::membership::{self as rules, Role};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Deserialize;
+use uuid::Uuid;
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ActionView {
+    pub uuid: Uuid,
+    /// `adminRequest`, `joinApproval`, `invitation` or `unassignedDeposit`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// `pending`.
+    pub status: String,
+    pub ktti_id: Uuid,
+    /// Who it is about (the requester, joiner or invitee).
+    pub subject_user_id: Option<Uuid>,
+    /// Unassigned deposits: the transaction.
+    pub transaction_id: Option<Uuid>,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ActionRow> for ActionView {
+    fn from(a: ActionRow) -> Self {
+        ActionView {
+            uuid: a.uuid,
+            kind: a.kind,
+            status: a.status,
+            ktti_id: a.ktti_id,
+            subject_user_id: a.subject_id,
+            transaction_id: a.transaction_id,
+            payload: a.payload,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ActionList {
+    pub items: Vec<ActionView>,
+}
+
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// `approve` or `reject`.
+    pub decision: String,
+    /// Unassigned deposits: the member to assign it to when approving.
+    pub assignee_id: Option<Uuid>,
+}
+
+#[derive(ApiResponse)]
+pub enum Executed {
+    #[oai(status = 204)]
+    Done,
+}
+
+pub struct ActionsApi;
+
+#[OpenApi(tag = "Tag::Membership")]
+impl ActionsApi {
+    /// The caller's pending action items
+    #[oai(path = "/api/v2/actions", method = "get", operation_id = "listActions")]
+    async fn list(&self, state: Data<&AppState>, auth: BearerAuth) -> Result<Json<ActionList>, ApiError> {
+        let rows = actions::open_for(&state.pool, auth.0.user_id).await?;
+        Ok(Json(ActionList {
+            items: rows.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Execute an action item
+    ///
+    /// `{decision: "approve" | "reject"}` (an unassigned deposit also takes
+    /// `assigneeId` to approve). 204; 409 `action_already_decided` the second time.
+    #[oai(
+        path = "/api/v2/actions/:actionItemUuid",
+        method = "post",
+        operation_id = "executeAction"
+    )]
+    async fn execute(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "actionItemUuid")] id: Path<Uuid>,
+        body: JsonBody<Decision>,
+    ) -> Result<Executed, ApiError> {
+        let approve = match body.0.decision.as_str() {
+            "approve" => true,
+            "reject" => false,
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "validation_failed",
+                    "decision",
+                    "must be approve or reject",
+                ));
+            }
+        };
+        let me = auth.0.user_id;
+        let mut tx = state.pool.begin().await?;
+        let item = actions::lock_for(&mut tx, me, id.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("action_not_found", "No such action item."))?;
+        if item.status != "pending" {
+            return Err(ApiError::conflict(
+                "action_already_decided",
+                format!("This item is already {}.", item.status),
+            ));
+        }
+        let ktti = KttiId(item.ktti_id);
+        let kind = Kind::parse(&item.kind).ok_or_else(|| ApiError::internal("unknown action kind"))?;
+        if kind != Kind::Invitation {
+            let role = members::lock(&mut tx, ktti, me)
+                .await?
+                .and_then(|m| Role::parse(&m.role))
+                .unwrap_or(Role::Member);
+            rules::may_approve(role).map_err(ApiError::denied)?;
+        }
+        let subject = item.subject_id.map(UserId);
+        match (kind, approve) {
+            (Kind::Invitation, _) => {
+                let invitation = invitations::lock(&mut tx, item.invitation_id.unwrap_or_default())
+                    .await?
+                    .filter(|i| i.status == "pending")
+                    .ok_or_else(|| ApiError::conflict("action_already_decided", "This invitation is decided."))?;
+                if approve {
+                    let verified = kttipay_db::users::find(&mut *tx, me)
+                        .await?
+                        .is_some_and(|u| u.kyc_status == "verified");
+                    if !verified {
+                        return Err(ApiError::conflict(
+                            "kyc_required",
+                            "Verify your identity first: members hold a card on the ktti's account.",
+                        ));
+                    }
+                }
+                let result = decide_invitation(&state, &mut tx, me, &invitation, approve).await;
+                // An expiry is recorded even though the request fails.
+                if result.is_ok() || result.as_ref().is_err_and(|e| e.code == "invitation_expired") {
+                    tx.commit().await?;
+                }
+                return result.map(|()| Executed::Done);
+            }
+            (Kind::AdminRequest, true) => {
+                let who = subject.ok_or_else(|| ApiError::internal("admin request without requester"))?;
+                let still = members::lock(&mut tx, ktti, who)
+                    .await?
+                    .is_some_and(|m| m.status == "active");
+                if !still {
+                    return Err(ApiError::conflict(
+                        "member_gone",
+                        "The requester is no longer a member.",
+                    ));
+                }
+                members::update(&mut tx, ktti, who, Some(Role::Admin.as_str()), None, None).await?;
+            }
+            (Kind::JoinApproval, true) => {
+                let who = subject.ok_or_else(|| ApiError::internal("join request without joiner"))?;
+                membership::admit(&state, &mut tx, ktti, who, None).await?;
+            }
+            (Kind::UnassignedDeposit, true) => {
+                let assignee = body.0.assignee_id.ok_or_else(|| {
+                    ApiError::invalid_field("validation_failed", "assigneeId", "is required to approve")
+                })?;
+                let deposit = item
+                    .transaction_id
+                    .ok_or_else(|| ApiError::internal("deposit item without deposit"))?;
+                // Resolves this item too.
+                assign(&mut tx, me, deposit, UserId(assignee)).await?;
+                tx.commit().await?;
+                return Ok(Executed::Done);
+            }
+            (_, false) => {}
+        }
+        actions::decide(&mut tx, item.uuid, if approve { "approved" } else { "rejected" }, me).await?;
+        tx.commit().await?;
+        Ok(Executed::Done)
+    }
+}

@@ -1,0 +1,621 @@
+//! Listing and reading ktties, and creating and changing group ktties (v2, and v3 with plan, split proportions,
+//! invitees and settings). Creating one opens its provider group, account and the
+//! owner's card through a job; the ktti is `pendingSetup` until that is done.
+
+use crate::amount::Amount;
+use crate::auth::BearerAuth;
+use crate::error::ApiError;
+use crate::idempotency;
+use crate::json::JsonBody;
+use crate::membership;
+use crate::routes::Tag;
+use crate::routes::ktties::{KttiPage, KttiView, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, not_found, visible};
+use crate::state::AppState;
+use kttipay_db::ktties::{self, GroupFields, KttiChanges, KttiFilter};
+use kttipay_db::{PgConnection, jobs, members, users};
+use kttipay_domain::Validation;
+use kttipay_domain::ids::{KttiId, UserId, deposit_reference};
+use kttipay_domain::membership::{self as rules, Role, referral_code};
+use kttipay_jobs::kinds::SetupKtti;
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Most invitees one create call takes.
+pub const INVITEES_MAX: usize = 50;
+/// Longest image key accepted (keys come from the upload route).
+pub const IMAGE_KEY_MAX_CHARS: usize = 200;
+/// Largest weight in a default split.
+pub const PROPORTION_MAX: u32 = 10_000;
+
+#[derive(Debug, Object, Deserialize, Serialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct CreateKtti {
+    pub name: String,
+    pub description: Option<String>,
+    pub purpose: Option<String>,
+    pub target_amount: Option<Amount>,
+    /// `YYYY-MM-DD`, today or later.
+    pub end_date: Option<String>,
+    pub image_key: Option<String>,
+}
+
+/// A member's weight in the default split, e.g. `"1"` or `"2.5"`.
+#[derive(Debug, Object, Deserialize, Serialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct Proportion {
+    pub user_id: Uuid,
+    pub value: String,
+}
+
+#[derive(Debug, Object, Deserialize, Serialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct CreateKttiV3 {
+    pub name: String,
+    pub description: Option<String>,
+    pub purpose: Option<String>,
+    pub target_amount: Option<Amount>,
+    pub end_date: Option<String>,
+    pub image_key: Option<String>,
+    /// A plan code from `GET /api/v2/core/config`; the first plan when absent.
+    pub billing_plan: Option<String>,
+    /// For the creator and invitees who have accounts; everyone else weighs 1.
+    pub split_proportions: Option<Vec<Proportion>>,
+    /// Email addresses to invite.
+    pub invitees: Option<Vec<String>>,
+}
+
+#[derive(Debug, Object, Deserialize, Serialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateKtti {
+    pub name: Option<String>,
+    /// An empty string clears it.
+    pub description: Option<String>,
+    /// An empty string clears it.
+    pub purpose: Option<String>,
+    pub target_amount: Option<Amount>,
+    pub end_date: Option<String>,
+    /// An empty string clears it.
+    pub image_key: Option<String>,
+}
+
+#[derive(Debug, Object, Deserialize, Serialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsPatch {
+    pub members_can_spend: Option<bool>,
+    pub members_can_invite: Option<bool>,
+    pub approval_required_to_join: Option<bool>,
+}
+
+#[derive(Debug, Object, Deserialize, Serialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateKttiV3 {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub purpose: Option<String>,
+    pub target_amount: Option<Amount>,
+    pub end_date: Option<String>,
+    pub image_key: Option<String>,
+    pub settings: Option<SettingsPatch>,
+    /// `true` replaces the referral code; the old one stops working.
+    pub rotate_referral_code: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CreatedId {
+    id: Uuid,
+}
+
+#[derive(ApiResponse)]
+pub enum Created {
+    /// Created; its account and card are being opened (`pendingSetup`).
+    #[oai(status = 201)]
+    Ktti(Json<KttiView>),
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+fn image_key(raw: &str) -> Result<String, String> {
+    let k = raw.trim();
+    if k.chars().count() > IMAGE_KEY_MAX_CHARS || k.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "must be an upload key of at most {IMAGE_KEY_MAX_CHARS} characters"
+        ));
+    }
+    Ok(k.to_string())
+}
+
+fn proportion(raw: &str) -> Result<Decimal, String> {
+    let d: Decimal = raw
+        .trim()
+        .parse()
+        .map_err(|_| "must be a decimal like \"1\" or \"2.5\"".to_string())?;
+    if d <= Decimal::ZERO || d > Decimal::from(PROPORTION_MAX) || d.normalize().scale() > 2 {
+        return Err(format!(
+            "must be more than 0 and at most {PROPORTION_MAX}, with at most two decimals"
+        ));
+    }
+    Ok(d)
+}
+
+/// The descriptive fields every version shares, validated.
+struct Fields {
+    name: String,
+    description: Option<String>,
+    purpose: Option<String>,
+    target_amount: Option<Decimal>,
+    end_date: Option<chrono::NaiveDate>,
+    image_key: Option<String>,
+}
+
+fn fields(
+    v: &mut Validation,
+    name: &str,
+    description: Option<&str>,
+    purpose: Option<&str>,
+    target: Option<Amount>,
+    end: Option<&str>,
+    image: Option<&str>,
+) -> Option<Fields> {
+    let name = v.check("name", rules::name(name));
+    let description = v.check_opt("description", description, rules::description);
+    let purpose = v.check_opt("purpose", purpose, rules::purpose);
+    let target = v.check_opt("targetAmount", target, |a| rules::target_amount(a.0));
+    let end = v.check_opt("endDate", end, |d| rules::end_date(d, today()));
+    let image = v.check_opt("imageKey", image, image_key);
+    Some(Fields {
+        name: name?,
+        description: description?.filter(|d| !d.is_empty()),
+        purpose: purpose?.filter(|p| !p.is_empty()),
+        target_amount: target?.map(|m| m.as_decimal()),
+        end_date: end?,
+        image_key: image?.filter(|k| !k.is_empty()),
+    })
+}
+
+/// Creates the ktti, its owner membership, invitations and setup job in one
+/// transaction, with the idempotent response.
+struct NewGroup {
+    fields: Fields,
+    billing_plan: String,
+    /// The creator's own weight in the default split.
+    own_proportion: Option<Decimal>,
+    /// (email, weight once they join)
+    invitees: Vec<(String, Option<Decimal>)>,
+}
+
+async fn create_group(
+    state: &AppState,
+    user: UserId,
+    key: Option<&str>,
+    fingerprint: &[u8],
+    g: NewGroup,
+) -> Result<Created, ApiError> {
+    let caller = users::find(&state.pool, user)
+        .await?
+        .ok_or_else(|| ApiError::internal("caller vanished"))?;
+    if caller.kyc_status != "verified" {
+        return Err(ApiError::conflict(
+            "kyc_required",
+            "Verify your identity before opening a group ktti: it is a real bank account.",
+        ));
+    }
+    let scope = format!("ktti.create:{user}");
+    let mut tx = state.pool.begin().await?;
+    // The key remembers which ktti it created; a replay shows that ktti as it is now.
+    if let Some(first) = idempotency::begin::<CreatedId>(&mut tx, &scope, key, fingerprint).await? {
+        let view = read(&mut tx, user, KttiId(first.id)).await?.into();
+        return Ok(Created::Ktti(Json(view)));
+    }
+    let ktti = KttiId::new();
+    let code = referral_code(rand::random());
+    ktties::create_group(
+        &mut tx,
+        ktti,
+        user,
+        &GroupFields {
+            name: &g.fields.name,
+            description: g.fields.description.as_deref(),
+            purpose: g.fields.purpose.as_deref(),
+            target_amount: g.fields.target_amount,
+            end_date: g.fields.end_date,
+            image_key: g.fields.image_key.as_deref(),
+            billing_plan: Some(&g.billing_plan),
+            referral_code: &code,
+        },
+    )
+    .await?;
+    members::join(
+        &mut tx,
+        ktti,
+        user,
+        Role::Owner.as_str(),
+        &deposit_reference(rand::random()),
+    )
+    .await?;
+    if let Some(p) = g.own_proportion {
+        members::set_split_proportion(&mut tx, ktti, user, p).await?;
+    }
+    jobs::enqueue(&mut tx, &SetupKtti { ktti_id: ktti.0 }).await?;
+    let row = read(&mut tx, user, ktti).await?;
+    for (email, weight) in &g.invitees {
+        membership::invite(&mut tx, &row, user, email, *weight).await?;
+    }
+    let view: KttiView = read(&mut tx, user, ktti).await?.into();
+    idempotency::finish(&mut tx, &scope, key, 201, &CreatedId { id: ktti.0 }).await?;
+    tx.commit().await?;
+    Ok(Created::Ktti(Json(view)))
+}
+
+async fn read(conn: &mut PgConnection, user: UserId, ktti: KttiId) -> Result<ktties::KttiRow, ApiError> {
+    ktties::find_for_member(&mut *conn, user, ktti)
+        .await?
+        .ok_or_else(|| ApiError::internal("the ktti just written is not visible"))
+}
+
+/// Applies a PATCH after the caller's role was checked.
+async fn apply_update(
+    state: &AppState,
+    user: UserId,
+    id: Uuid,
+    changes: KttiChanges,
+) -> Result<Json<KttiView>, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    ktties::update(&mut tx, KttiId(id), &changes).await?;
+    let view = read(&mut tx, user, KttiId(id)).await?.into();
+    tx.commit().await?;
+    Ok(Json(view))
+}
+
+fn closed_check(k: &ktties::KttiRow) -> Result<(), ApiError> {
+    if k.status == "closed" {
+        return Err(ApiError::conflict("ktti_closed", "This ktti is closed."));
+    }
+    Ok(())
+}
+
+/// Ktties: list, read, create and update. (One struct, because poem-openapi
+/// documents one operation set per path per struct.)
+pub struct KttiApi;
+
+#[OpenApi(tag = "Tag::Ktti")]
+impl KttiApi {
+    /// The caller's ktties
+    ///
+    /// Newest first; filter by `status`, `type` (`group`/`personal`), `role` and `q`
+    /// (part of the name).
+    #[oai(path = "/api/v2/ktties", method = "get", operation_id = "listKtties")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        status: Query<Option<String>>,
+        #[oai(name = "type")] kind: Query<Option<String>>,
+        role: Query<Option<String>>,
+        q: Query<Option<String>>,
+        page: Query<Option<u32>>,
+        #[oai(name = "pageSize")] page_size: Query<Option<u32>>,
+    ) -> Result<Json<KttiPage>, ApiError> {
+        let page = page.0.unwrap_or(1);
+        let page_size = page_size.0.unwrap_or(PAGE_SIZE_DEFAULT);
+        if page == 0 {
+            return Err(ApiError::invalid_field("invalid_page", "page", "must be 1 or more"));
+        }
+        if !(1..=PAGE_SIZE_MAX).contains(&page_size) {
+            return Err(ApiError::invalid_field(
+                "invalid_page_size",
+                "pageSize",
+                "must be 1 to 100",
+            ));
+        }
+        let one_of = |field: &str, v: &Option<String>, allowed: &[&str]| match v {
+            Some(x) if !allowed.contains(&x.as_str()) => Err(ApiError::invalid_field(
+                "invalid_filter",
+                field,
+                &format!("must be one of {}", allowed.join(", ")),
+            )),
+            _ => Ok(()),
+        };
+        one_of(
+            "status",
+            &status.0,
+            &[
+                "pendingSetup",
+                "active",
+                "closing",
+                "disbursing",
+                "readyToClose",
+                "closed",
+            ],
+        )?;
+        one_of("type", &kind.0, &["group", "personal"])?;
+        one_of("role", &role.0, &["owner", "admin", "member"])?;
+        let filter = KttiFilter {
+            status: status.0,
+            kind: kind.0,
+            role: role.0,
+            q: q.0.filter(|s| !s.trim().is_empty()),
+        };
+        let offset = i64::from(page - 1) * i64::from(page_size);
+        let (rows, total) =
+            ktties::list_for_member(&state.pool, auth.0.user_id, &filter, i64::from(page_size), offset).await?;
+        Ok(Json(KttiPage {
+            items: rows.into_iter().map(Into::into).collect(),
+            page,
+            page_size,
+            total,
+        }))
+    }
+
+    /// Read a single ktti
+    #[oai(path = "/api/v2/ktties/:kttiId", method = "get", operation_id = "getKtti")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+    ) -> Result<Json<KttiView>, ApiError> {
+        let row = ktties::find_for_member(&state.pool, auth.0.user_id, KttiId(id.0)).await?;
+        row.map(|k| Json(k.into())).ok_or_else(not_found)
+    }
+
+    /// Create a group ktti
+    ///
+    /// The caller becomes its owner. Needs a verified identity (409 `kyc_required`).
+    /// Accepts `Idempotency-Key`.
+    #[oai(path = "/api/v2/ktties", method = "post", operation_id = "createKtti")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
+        body: JsonBody<CreateKtti>,
+    ) -> Result<Created, ApiError> {
+        let b = &body.0;
+        let mut v = Validation::new();
+        let f = fields(
+            &mut v,
+            &b.name,
+            b.description.as_deref(),
+            b.purpose.as_deref(),
+            b.target_amount,
+            b.end_date.as_deref(),
+            b.image_key.as_deref(),
+        );
+        v.finish().map_err(ApiError::invalid)?;
+        let plan = state.config.app.billing_plans[0].code.clone();
+        let g = NewGroup {
+            fields: f.ok_or_else(|| ApiError::internal("validated fields missing"))?,
+            billing_plan: plan,
+            own_proportion: None,
+            invitees: Vec::new(),
+        };
+        let fp = idempotency::fingerprint("createKtti", b);
+        create_group(&state, auth.0.user_id, key.0.as_deref(), &fp, g).await
+    }
+
+    /// Create a group ktti (v3)
+    ///
+    /// As v2, plus the billing plan, default split proportions and invitees in one
+    /// call. Accepts `Idempotency-Key`.
+    #[oai(path = "/api/v3/ktties", method = "post", operation_id = "createKttiV3")]
+    async fn create_v3(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
+        body: JsonBody<CreateKttiV3>,
+    ) -> Result<Created, ApiError> {
+        let b = &body.0;
+        let me = auth.0.user_id;
+        let mut v = Validation::new();
+        let f = fields(
+            &mut v,
+            &b.name,
+            b.description.as_deref(),
+            b.purpose.as_deref(),
+            b.target_amount,
+            b.end_date.as_deref(),
+            b.image_key.as_deref(),
+        );
+        let plans = &state.config.app.billing_plans;
+        let plan = match &b.billing_plan {
+            None => Some(&plans[0]),
+            Some(code) => v.check(
+                "billingPlan",
+                plans
+                    .iter()
+                    .find(|p| p.code == *code)
+                    .ok_or_else(|| "must be a plan code from /api/v2/core/config".to_string()),
+            ),
+        };
+        let caller = users::find(&state.pool, me)
+            .await?
+            .ok_or_else(|| ApiError::internal("caller vanished"))?;
+        let mut invitees: Vec<(String, Option<UserId>)> = Vec::new();
+        for (i, raw) in b.invitees.iter().flatten().enumerate() {
+            let field = format!("invitees[{i}]");
+            let Some(email) = v.check(&field, kttipay_domain::user::email(raw)) else {
+                continue;
+            };
+            if email.eq_ignore_ascii_case(&caller.email) {
+                v.check::<()>(&field, Err("you are the creator; invite others".into()));
+            } else if !invitees.iter().any(|(e, _)| e.eq_ignore_ascii_case(&email)) {
+                let user = users::find_by_email(&state.pool, &email).await?.map(|u| u.user_id());
+                invitees.push((email, user));
+            }
+        }
+        if invitees.len() > INVITEES_MAX {
+            v.check::<()>("invitees", Err(format!("at most {INVITEES_MAX} at once")));
+        }
+        if let Some(p) = plan
+            && invitees.len() + 1 > p.member_limit as usize
+        {
+            v.check::<()>(
+                "invitees",
+                Err(format!("the {} plan allows {} members", p.code, p.member_limit)),
+            );
+        }
+        let mut own = None;
+        let mut weights: Vec<(UserId, Decimal)> = Vec::new();
+        for (i, p) in b.split_proportions.iter().flatten().enumerate() {
+            let field = format!("splitProportions[{i}]");
+            let Some(value) = v.check(&format!("{field}.value"), proportion(&p.value)) else {
+                continue;
+            };
+            let who = UserId(p.user_id);
+            if weights.iter().any(|(u, _)| *u == who) {
+                v.check::<()>(&format!("{field}.userId"), Err("appears twice".into()));
+            } else if who == me {
+                own = Some(value);
+                weights.push((who, value));
+            } else if invitees.iter().any(|(_, u)| *u == Some(who)) {
+                weights.push((who, value));
+            } else {
+                v.check::<()>(
+                    &format!("{field}.userId"),
+                    Err("must be you or an invitee with a KttiPay account".into()),
+                );
+            }
+        }
+        v.finish().map_err(ApiError::invalid)?;
+        let g = NewGroup {
+            fields: f.ok_or_else(|| ApiError::internal("validated fields missing"))?,
+            billing_plan: plan.map(|p| p.code.clone()).unwrap_or_default(),
+            own_proportion: own,
+            invitees: invitees
+                .into_iter()
+                .map(|(email, user)| {
+                    let w = user.and_then(|u| weights.iter().find(|(x, _)| *x == u).map(|(_, w)| *w));
+                    (email, w)
+                })
+                .collect(),
+        };
+        let fp = idempotency::fingerprint("createKttiV3", b);
+        create_group(&state, me, key.0.as_deref(), &fp, g).await
+    }
+
+    /// Update a ktti
+    ///
+    /// Owner or admin.
+    #[oai(path = "/api/v2/ktties/:kttiId", method = "patch", operation_id = "updateKtti")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+        body: JsonBody<UpdateKtti>,
+    ) -> Result<Json<KttiView>, ApiError> {
+        let k = visible(&state, auth.0.user_id, id.0).await?;
+        rules::may_edit(k.caller_role()).map_err(ApiError::denied)?;
+        closed_check(&k)?;
+        let b = body.0;
+        let changes = changes(
+            b.name,
+            b.description,
+            b.purpose,
+            b.target_amount,
+            b.end_date,
+            b.image_key,
+        )?;
+        apply_update(&state, auth.0.user_id, id.0, changes).await
+    }
+
+    /// Update a ktti (v3)
+    ///
+    /// As v2, plus `settings` (owner or admin) and `rotateReferralCode` (whoever
+    /// may invite).
+    #[oai(path = "/api/v3/ktties/:kttiId", method = "patch", operation_id = "updateKttiV3")]
+    async fn update_v3(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+        body: JsonBody<UpdateKttiV3>,
+    ) -> Result<Json<KttiView>, ApiError> {
+        let k = visible(&state, auth.0.user_id, id.0).await?;
+        closed_check(&k)?;
+        let b = body.0;
+        let rotate = b.rotate_referral_code == Some(true);
+        let edits = b.name.is_some()
+            || b.description.is_some()
+            || b.purpose.is_some()
+            || b.target_amount.is_some()
+            || b.end_date.is_some()
+            || b.image_key.is_some()
+            || b.settings.is_some();
+        if edits {
+            rules::may_edit(k.caller_role()).map_err(ApiError::denied)?;
+        }
+        if (rotate || b.settings.is_some()) && k.kind == "personal" {
+            return Err(ApiError::conflict(
+                "personal_ktti",
+                "A personal ktti has no members to set or invite.",
+            ));
+        }
+        if rotate {
+            rules::may_invite(k.caller_role(), k.settings()).map_err(ApiError::denied)?;
+        }
+        let mut changes = changes(
+            b.name,
+            b.description,
+            b.purpose,
+            b.target_amount,
+            b.end_date,
+            b.image_key,
+        )?;
+        if let Some(s) = b.settings {
+            changes.members_can_spend = s.members_can_spend;
+            changes.members_can_invite = s.members_can_invite;
+            changes.approval_required_to_join = s.approval_required_to_join;
+        }
+        if rotate {
+            changes.referral_code = Some(referral_code(rand::random()));
+        }
+        apply_update(&state, auth.0.user_id, id.0, changes).await
+    }
+}
+
+/// Validates PATCH fields into changes; an empty string clears a text field.
+fn changes(
+    name: Option<String>,
+    description: Option<String>,
+    purpose: Option<String>,
+    target: Option<Amount>,
+    end: Option<String>,
+    image: Option<String>,
+) -> Result<KttiChanges, ApiError> {
+    let mut v = Validation::new();
+    // Absent: leave alone; empty: clear; otherwise set.
+    let clearable = |r: Option<Option<String>>| r.flatten().map(|s| (!s.is_empty()).then_some(s));
+    let c = KttiChanges {
+        name: v.check_opt("name", name.as_deref(), rules::name).flatten(),
+        description: clearable(v.check_opt("description", description.as_deref(), rules::description)),
+        purpose: clearable(v.check_opt("purpose", purpose.as_deref(), rules::purpose)),
+        target_amount: v
+            .check_opt("targetAmount", target, |a| rules::target_amount(a.0))
+            .flatten()
+            .map(|m| Some(m.as_decimal())),
+        end_date: v
+            .check_opt("endDate", end.as_deref(), |d| rules::end_date(d, today()))
+            .flatten()
+            .map(Some),
+        image_key: clearable(v.check_opt("imageKey", image.as_deref(), image_key)),
+        ..Default::default()
+    };
+    v.finish().map_err(ApiError::invalid)?;
+    Ok(c)
+}

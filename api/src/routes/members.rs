@@ -1,0 +1,604 @@
+//! Membership: the member list, invitations (invite, accept, reject), joining by
+//! referral code, leaving, changing and removing members, and admin requests.
+//! Every rule of who may do what is in `domain::membership`.
+
+use crate::auth::BearerAuth;
+use crate::error::ApiError;
+use crate::json::JsonBody;
+use crate::membership;
+use crate::routes::Tag;
+use crate::routes::ktties::{KttiView, visible};
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use kttipay_db::actions::{self, Audience, Kind, NewAction};
+use kttipay_db::ktties::{self, KttiRow};
+use kttipay_db::{invitations, members, users};
+use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::membership::{self as rules, Role};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MemberView {
+    /// Absent for an invitee who has no account yet.
+    pub user_id: Option<Uuid>,
+    /// `owner`, `admin` or `member` (`member` for invitees).
+    pub role: String,
+    /// `active`, `invited`, `left` or `removed`.
+    pub status: String,
+    pub can_spend: bool,
+    pub nickname: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Invitees only: the address invited.
+    pub email: Option<String>,
+    pub joined_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MemberList {
+    pub items: Vec<MemberView>,
+}
+
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct Invite {
+    pub email: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct InvitationView {
+    pub id: Uuid,
+    pub email: String,
+    /// `pending`.
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct Join {
+    pub referral_code: String,
+}
+
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct MemberUpdate {
+    pub role: Option<String>,
+    pub can_spend: Option<bool>,
+    /// An empty string clears it.
+    pub nickname: Option<String>,
+}
+
+#[derive(Debug, Object, Deserialize, Default)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct AdminRequest {
+    pub message: Option<String>,
+}
+
+/// Longest admin-request message.
+pub const ADMIN_REQUEST_MESSAGE_MAX_CHARS: usize = 500;
+
+#[derive(ApiResponse)]
+pub enum Invited {
+    /// Invited; the email is on its way.
+    #[oai(status = 201)]
+    Created(Json<InvitationView>),
+}
+
+#[derive(ApiResponse)]
+pub enum Joined {
+    /// Joined: the caller is now a member.
+    #[oai(status = 200)]
+    Member(Json<Box<KttiView>>),
+    /// The ktti requires approval: an owner or admin decides (an action item).
+    #[oai(status = 202)]
+    AwaitingApproval,
+}
+
+#[derive(ApiResponse)]
+pub enum Done {
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[derive(ApiResponse)]
+pub enum Requested {
+    /// Requested: the owner and admins have an action item.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+fn group_only(k: &KttiRow) -> Result<(), ApiError> {
+    if k.kind == "personal" {
+        return Err(ApiError::conflict(
+            "personal_ktti",
+            "A personal ktti has no other members.",
+        ));
+    }
+    Ok(())
+}
+
+/// The caller must have a verified identity to hold a card on a ktti.
+async fn require_verified(state: &AppState, user: UserId) -> Result<(), ApiError> {
+    let me = users::find(&state.pool, user)
+        .await?
+        .ok_or_else(|| ApiError::internal("caller vanished"))?;
+    if me.kyc_status != "verified" {
+        return Err(ApiError::conflict(
+            "kyc_required",
+            "Verify your identity first: members hold a card on the ktti's account.",
+        ));
+    }
+    Ok(())
+}
+
+/// Accepts (admits the caller) or rejects the caller's open invitation to `ktti`.
+pub async fn decide_invitation(
+    state: &AppState,
+    conn: &mut kttipay_db::PgConnection,
+    user: UserId,
+    invitation: &invitations::InvitationRow,
+    accept: bool,
+) -> Result<(), ApiError> {
+    if invitation.is_expired(Utc::now()) {
+        invitations::decide(conn, invitation.id, "expired").await?;
+        actions::close_invitation(conn, invitation.id, "cancelled").await?;
+        return Err(ApiError::conflict("invitation_expired", "This invitation has expired."));
+    }
+    if accept {
+        membership::admit(
+            state,
+            conn,
+            KttiId(invitation.ktti_id),
+            user,
+            invitation.split_proportion,
+        )
+        .await?;
+    }
+    let status = if accept { "accepted" } else { "rejected" };
+    invitations::decide(conn, invitation.id, status).await?;
+    actions::close_invitation(conn, invitation.id, if accept { "approved" } else { "rejected" }).await?;
+    Ok(())
+}
+
+pub struct MembershipApi;
+
+#[OpenApi(tag = "Tag::Membership")]
+impl MembershipApi {
+    /// Members of a ktti
+    ///
+    /// Current members first, then open invitations, then former members.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/members",
+        method = "get",
+        operation_id = "listMembers"
+    )]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+    ) -> Result<Json<MemberList>, ApiError> {
+        let k = visible(&state, auth.0.user_id, id.0).await?;
+        let ktti = KttiId(k.id);
+        let rows = members::list(&state.pool, ktti).await?;
+        let invited = invitations::pending_of(&state.pool, ktti).await?;
+        let member = |m: members::MemberRow| MemberView {
+            user_id: Some(m.user_id),
+            role: m.role,
+            status: m.status,
+            can_spend: m.can_spend,
+            nickname: m.nickname,
+            first_name: Some(m.first_name),
+            last_name: Some(m.last_name),
+            email: None,
+            joined_at: m.joined_at,
+        };
+        let (current, former): (Vec<_>, Vec<_>) = rows.into_iter().partition(|m| m.status == "active");
+        let mut items: Vec<MemberView> = current.into_iter().map(member).collect();
+        items.extend(invited.into_iter().map(|i| MemberView {
+            user_id: i.user_id,
+            role: Role::Member.as_str().into(),
+            status: "invited".into(),
+            can_spend: false,
+            nickname: None,
+            first_name: None,
+            last_name: None,
+            email: Some(i.email),
+            joined_at: None,
+        }));
+        items.extend(former.into_iter().map(member));
+        Ok(Json(MemberList { items }))
+    }
+
+    /// Invite someone by email
+    ///
+    /// Owner or admin, or any member if the ktti allows. The address need not have
+    /// an account yet. 409 `already_invited` while an invitation is open.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/invitations",
+        method = "post",
+        operation_id = "inviteMember"
+    )]
+    async fn invite(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+        body: JsonBody<Invite>,
+    ) -> Result<Invited, ApiError> {
+        let k = visible(&state, auth.0.user_id, id.0).await?;
+        group_only(&k)?;
+        rules::may_invite(k.caller_role(), k.settings()).map_err(ApiError::denied)?;
+        let email = kttipay_domain::user::email(&body.0.email)
+            .map_err(|m| ApiError::invalid_field("validation_failed", "email", &m))?;
+        let mut tx = state.pool.begin().await?;
+        if let Some(u) = users::find_by_email(&mut *tx, &email).await?
+            && members::lock(&mut tx, KttiId(k.id), u.user_id())
+                .await?
+                .is_some_and(|m| m.status == "active")
+        {
+            return Err(ApiError::conflict("already_member", "That person is already a member."));
+        }
+        let Some(invitation) = membership::invite(&mut tx, &k, auth.0.user_id, &email, None).await? else {
+            return Err(ApiError::conflict(
+                "already_invited",
+                "That address already has an open invitation.",
+            ));
+        };
+        let row = invitations::lock(&mut tx, invitation)
+            .await?
+            .ok_or_else(|| ApiError::internal("invitation vanished"))?;
+        tx.commit().await?;
+        Ok(Invited::Created(Json(InvitationView {
+            id: row.id,
+            email: row.email,
+            status: row.status,
+            expires_at: row.expires_at,
+        })))
+    }
+
+    /// Accept an invitation
+    ///
+    /// 404 without an open invitation; 409 `invitation_expired` after it lapsed;
+    /// 409 `kyc_required` before the caller's identity is verified.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/invitations/accept",
+        method = "post",
+        operation_id = "acceptInvitation"
+    )]
+    async fn accept(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+    ) -> Result<Json<KttiView>, ApiError> {
+        let me = auth.0.user_id;
+        require_verified(&state, me).await?;
+        let mut tx = state.pool.begin().await?;
+        let invitation = invitations::lock_pending_for(&mut tx, KttiId(id.0), me)
+            .await?
+            .ok_or_else(no_invitation)?;
+        if let Err(e) = decide_invitation(&state, &mut tx, me, &invitation, true).await {
+            // An expiry is recorded even though the request fails.
+            if e.code == "invitation_expired" {
+                tx.commit().await?;
+            }
+            return Err(e);
+        }
+        let view = ktties::find_for_member(&mut *tx, me, KttiId(id.0))
+            .await?
+            .ok_or_else(|| ApiError::internal("joined ktti not visible"))?;
+        tx.commit().await?;
+        Ok(Json(view.into()))
+    }
+
+    /// Reject an invitation
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/invitations/reject",
+        method = "post",
+        operation_id = "rejectInvitation"
+    )]
+    async fn reject(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let me = auth.0.user_id;
+        let mut tx = state.pool.begin().await?;
+        let invitation = invitations::lock_pending_for(&mut tx, KttiId(id.0), me)
+            .await?
+            .ok_or_else(no_invitation)?;
+        let result = decide_invitation(&state, &mut tx, me, &invitation, false).await;
+        tx.commit().await?;
+        result.map(|()| Done::NoContent)
+    }
+
+    /// Join a ktti with its referral code
+    ///
+    /// 200 with the ktti when joined; 202 when the ktti requires approval (its
+    /// owner and admins get an action item). Rate limited per user and address.
+    #[oai(path = "/api/v2/ktties/join", method = "post", operation_id = "joinKtti")]
+    async fn join(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        req: &poem::Request,
+        body: JsonBody<Join>,
+    ) -> Result<Joined, ApiError> {
+        let me = auth.0.user_id;
+        state.join_limiter.check(
+            &me.to_string(),
+            &crate::routes::client_ip(req, state.config.trust_forwarded_for),
+        )?;
+        let code = rules::normalize_code(&body.0.referral_code);
+        if code.len() != rules::REFERRAL_CODE_CHARS {
+            return Err(ApiError::invalid_field(
+                "validation_failed",
+                "referralCode",
+                &format!("must be {} characters", rules::REFERRAL_CODE_CHARS),
+            ));
+        }
+        let (ktti, _status, approval) = ktties::by_referral_code(&state.pool, &code)
+            .await?
+            .ok_or_else(|| ApiError::not_found("referral_code_not_found", "No ktti has that referral code."))?;
+        let ktti = KttiId(ktti);
+        require_verified(&state, me).await?;
+        let mut tx = state.pool.begin().await?;
+        if members::lock(&mut tx, ktti, me)
+            .await?
+            .is_some_and(|m| m.status == "active")
+        {
+            return Err(ApiError::conflict("already_member", "You are already a member."));
+        }
+        if approval {
+            let name = ktties::name_of(&mut *tx, ktti).await?;
+            let me_row = users::find(&mut *tx, me)
+                .await?
+                .ok_or_else(|| ApiError::internal("caller vanished"))?;
+            actions::create(
+                &mut tx,
+                &NewAction {
+                    kind: Kind::JoinApproval,
+                    ktti,
+                    audience: Audience::Managers,
+                    subject: Some(me),
+                    invitation: None,
+                    transaction: None,
+                    payload: json!({
+                        "kttiName": name,
+                        "firstName": me_row.first_name,
+                        "lastName": me_row.last_name,
+                    }),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Joined::AwaitingApproval);
+        }
+        membership::admit(&state, &mut tx, ktti, me, None).await?;
+        let view = ktties::find_for_member(&mut *tx, me, ktti)
+            .await?
+            .ok_or_else(|| ApiError::internal("joined ktti not visible"))?;
+        tx.commit().await?;
+        Ok(Joined::Member(Json(Box::new(view.into()))))
+    }
+
+    /// Leave a ktti
+    ///
+    /// An owner hands ownership over first (403 `owner_cannot_leave`).
+    #[oai(path = "/api/v2/ktties/:kttiId/leave", method = "post", operation_id = "leaveKtti")]
+    async fn leave(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let k = visible(&state, auth.0.user_id, id.0).await?;
+        group_only(&k)?;
+        rules::may_leave(k.caller_role()).map_err(ApiError::denied)?;
+        let mut tx = state.pool.begin().await?;
+        membership::depart(&mut tx, KttiId(k.id), auth.0.user_id, "left").await?;
+        tx.commit().await?;
+        Ok(Done::NoContent)
+    }
+
+    /// Update a membership
+    ///
+    /// Owner or admin: `role` (only the owner hands ownership over, becoming an
+    /// admin), `canSpend`, `nickname`.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/members/:userId",
+        method = "put",
+        operation_id = "updateMember"
+    )]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+        #[oai(name = "userId")] user: Path<Uuid>,
+        body: JsonBody<MemberUpdate>,
+    ) -> Result<Json<MemberView>, ApiError> {
+        let k = visible(&state, auth.0.user_id, id.0).await?;
+        group_only(&k)?;
+        let b = body.0;
+        let mut v = kttipay_domain::Validation::new();
+        let role = v
+            .check_opt("role", b.role.as_deref(), |r| {
+                Role::parse(r).ok_or_else(|| "must be owner, admin or member".to_string())
+            })
+            .flatten();
+        let nickname = v
+            .check_opt("nickname", b.nickname.as_deref(), rules::nickname)
+            .flatten();
+        v.finish().map_err(ApiError::invalid)?;
+        let ktti = KttiId(k.id);
+        let target_id = UserId(user.0);
+        let mut tx = state.pool.begin().await?;
+        let target = members::lock(&mut tx, ktti, target_id)
+            .await?
+            .filter(|m| m.status == "active")
+            .ok_or_else(|| ApiError::not_found("member_not_found", "No such member."))?;
+        let target_role = Role::parse(&target.role).unwrap_or(Role::Member);
+        let actor = k.caller_role();
+        match role {
+            Some(to) => rules::may_set_role(actor, target_role, to),
+            None => rules::may_manage(actor, target_role),
+        }
+        .map_err(ApiError::denied)?;
+        if target_role == Role::Owner && role.is_some_and(|r| r != Role::Owner) {
+            return Err(ApiError::conflict(
+                "owner_role_fixed",
+                "Hand ownership to another member instead of demoting the owner.",
+            ));
+        }
+        let role = match role {
+            Some(Role::Owner) if target_role != Role::Owner => {
+                // The caller is the owner (may_set_role checked): they become an admin.
+                members::hand_over(&mut tx, ktti, auth.0.user_id, target_id).await?;
+                None
+            }
+            Some(Role::Owner) => None,
+            other => other,
+        };
+        members::update(
+            &mut tx,
+            ktti,
+            target_id,
+            role.map(Role::as_str),
+            b.can_spend,
+            nickname.as_deref(),
+        )
+        .await?;
+        let m = members::lock(&mut tx, ktti, target_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("member vanished"))?;
+        tx.commit().await?;
+        Ok(Json(MemberView {
+            user_id: Some(m.user_id),
+            role: m.role,
+            status: m.status,
+            can_spend: m.can_spend,
+            nickname: m.nickname,
+            first_name: Some(m.first_name),
+            last_name: Some(m.last_name),
+            email: None,
+            joined_at: m.joined_at,
+        }))
+    }
+
+    /// Remove a member
+    ///
+    /// Owner or admin (admins may not remove the owner). Their card is cancelled.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/members/:userId",
+        method = "delete",
+        operation_id = "removeMember"
+    )]
+    async fn remove(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+        #[oai(name = "userId")] user: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let k = visible(&state, auth.0.user_id, id.0).await?;
+        group_only(&k)?;
+        let ktti = KttiId(k.id);
+        let target_id = UserId(user.0);
+        if target_id == auth.0.user_id {
+            return Err(ApiError::conflict("use_leave", "To leave, use the leave route."));
+        }
+        let mut tx = state.pool.begin().await?;
+        let target = members::lock(&mut tx, ktti, target_id)
+            .await?
+            .filter(|m| m.status == "active")
+            .ok_or_else(|| ApiError::not_found("member_not_found", "No such member."))?;
+        let target_role = Role::parse(&target.role).unwrap_or(Role::Member);
+        rules::may_manage(k.caller_role(), target_role).map_err(ApiError::denied)?;
+        if target_role == Role::Owner {
+            return Err(ApiError::conflict(
+                "owner_cannot_be_removed",
+                "The owner hands ownership over before leaving.",
+            ));
+        }
+        membership::depart(&mut tx, ktti, target_id, "removed").await?;
+        tx.commit().await?;
+        Ok(Done::NoContent)
+    }
+
+    /// Request admin access
+    ///
+    /// The owner and admins get an action item. 409 for owners and admins, and
+    /// while a request is open.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/admin-requests",
+        method = "post",
+        operation_id = "requestAdmin"
+    )]
+    async fn admin_request(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+        body: JsonBody<AdminRequest>,
+    ) -> Result<Requested, ApiError> {
+        let k = visible(&state, auth.0.user_id, id.0).await?;
+        group_only(&k)?;
+        if k.caller_role().manages() {
+            return Err(ApiError::conflict("already_admin", "You already run this ktti."));
+        }
+        let message = body.0.message.map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
+        if message
+            .as_ref()
+            .is_some_and(|m| m.chars().count() > ADMIN_REQUEST_MESSAGE_MAX_CHARS)
+        {
+            return Err(ApiError::invalid_field(
+                "validation_failed",
+                "message",
+                &format!("must be at most {ADMIN_REQUEST_MESSAGE_MAX_CHARS} characters"),
+            ));
+        }
+        let mut tx = state.pool.begin().await?;
+        let created = actions::create(
+            &mut tx,
+            &NewAction {
+                kind: Kind::AdminRequest,
+                ktti: KttiId(k.id),
+                audience: Audience::Managers,
+                subject: Some(auth.0.user_id),
+                invitation: None,
+                transaction: None,
+                payload: json!({ "kttiName": k.name, "message": message }),
+            },
+        )
+        .await?;
+        if created.is_none() {
+            return Err(ApiError::conflict(
+                "already_requested",
+                "Your request is waiting for a decision.",
+            ));
+        }
+        tx.commit().await?;
+        Ok(Requested::Accepted)
+    }
+}
+
+fn no_invitation() -> ApiError {
+    ApiError::not_found("invitation_not_found", "You have no open invitation to this ktti.")
+}

@@ -1,0 +1,312 @@
+//! Who may do what in a ktti (DOMAIN.md's roles table), referral codes, and the
+//! rules for a group ktti's own fields.
+//!
+//! Every permission is a function of the actor's role, the target's role where
+//! there is one, and the ktti's settings, so the table is tested cell by cell here
+//! and the API only asks.
+
+use crate::Money;
+use chrono::NaiveDate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    /// Owners and admins run the ktti.
+    pub fn manages(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+/// A group ktti's settings (PATCH v3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub members_can_spend: bool,
+    pub members_can_invite: bool,
+    pub approval_required_to_join: bool,
+}
+
+/// Why a role may not do something; the API turns it into a 403 with this code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Denied {
+    pub code: &'static str,
+    pub reason: &'static str,
+}
+
+const fn denied(code: &'static str, reason: &'static str) -> Result<(), Denied> {
+    Err(Denied { code, reason })
+}
+
+/// Edit the ktti's name, description, target and settings.
+pub fn may_edit(actor: Role) -> Result<(), Denied> {
+    if actor.manages() {
+        Ok(())
+    } else {
+        denied("role_forbidden", "Only the ktti's owner or an admin may change it.")
+    }
+}
+
+/// Invite people or rotate the referral code.
+pub fn may_invite(actor: Role, settings: Settings) -> Result<(), Denied> {
+    if actor.manages() || settings.members_can_invite {
+        Ok(())
+    } else {
+        denied("role_forbidden", "Only the owner or an admin may invite to this ktti.")
+    }
+}
+
+/// Remove a member, or change their canSpend or nickname.
+pub fn may_manage(actor: Role, target: Role) -> Result<(), Denied> {
+    match (actor, target) {
+        (Role::Owner, _) => Ok(()),
+        (Role::Admin, Role::Owner) => denied("role_forbidden", "An admin may not change the owner's membership."),
+        (Role::Admin, _) => Ok(()),
+        (Role::Member, _) => denied("role_forbidden", "Only the owner or an admin may manage members."),
+    }
+}
+
+/// Change `target`'s role to `to`. Only the owner hands ownership over (and then
+/// becomes an admin); admins promote and demote members and other admins.
+pub fn may_set_role(actor: Role, target: Role, to: Role) -> Result<(), Denied> {
+    may_manage(actor, target)?;
+    if to == Role::Owner && actor != Role::Owner {
+        return denied("role_forbidden", "Only the owner may hand ownership over.");
+    }
+    Ok(())
+}
+
+/// Approve or reject an admin request or a join request.
+pub fn may_approve(actor: Role) -> Result<(), Denied> {
+    if actor.manages() {
+        Ok(())
+    } else {
+        denied("role_forbidden", "Only the owner or an admin may decide this.")
+    }
+}
+
+/// Assign a deposit to `assignee`: owners and admins assign any deposit, a member
+/// claims only for themselves.
+pub fn may_assign_deposit(actor: Role, to_self: bool) -> Result<(), Denied> {
+    if actor.manages() || to_self {
+        Ok(())
+    } else {
+        denied("role_forbidden", "Members may only claim deposits as their own.")
+    }
+}
+
+/// Leave the ktti: an owner hands ownership over first.
+pub fn may_leave(actor: Role) -> Result<(), Denied> {
+    if actor == Role::Owner {
+        denied("owner_cannot_leave", "Hand ownership to another member before leaving.")
+    } else {
+        Ok(())
+    }
+}
+
+/// Spend with the ktti's card.
+pub fn may_spend(actor: Role, own_can_spend: bool, settings: Settings) -> bool {
+    actor.manages() || (settings.members_can_spend && own_can_spend)
+}
+
+/// Alphabet of referral codes: no 0/O or 1/I, which people misread.
+const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+/// 12 characters of 32 = 60 bits: with joins rate limited per user and address,
+/// guessing a live code is out of reach.
+pub const REFERRAL_CODE_CHARS: usize = 12;
+
+/// A referral code from 16 random bytes (only 60 bits are used).
+pub fn referral_code(random: u128) -> String {
+    let mut r = random;
+    (0..REFERRAL_CODE_CHARS)
+        .map(|_| {
+            let c = CODE_ALPHABET[(r % 32) as usize] as char;
+            r /= 32;
+            c
+        })
+        .collect()
+}
+
+/// A code as typed: case-blind, spaces and dashes ignored.
+pub fn normalize_code(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// How long an invitation stays open.
+pub const INVITATION_TTL_DAYS: i64 = 14;
+
+pub const NAME_MAX_CHARS: usize = 60;
+pub const DESCRIPTION_MAX_CHARS: usize = 500;
+pub const PURPOSE_MAX_CHARS: usize = 100;
+pub const NICKNAME_MAX_CHARS: usize = 40;
+
+fn text(raw: &str, max: usize, required: bool) -> Result<String, String> {
+    let t = raw.trim();
+    if required && t.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if t.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if t.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(t.to_string())
+}
+
+pub fn name(raw: &str) -> Result<String, String> {
+    text(raw, NAME_MAX_CHARS, true)
+}
+
+pub fn description(raw: &str) -> Result<String, String> {
+    text(raw, DESCRIPTION_MAX_CHARS, false)
+}
+
+pub fn purpose(raw: &str) -> Result<String, String> {
+    text(raw, PURPOSE_MAX_CHARS, false)
+}
+
+pub fn nickname(raw: &str) -> Result<String, String> {
+    text(raw, NICKNAME_MAX_CHARS, false)
+}
+
+/// A savings target: positive.
+pub fn target_amount(m: Money) -> Result<Money, String> {
+    m.positive().map_err(|_| "must be more than 0.00".to_string())
+}
+
+/// An end date: today or later.
+pub fn end_date(raw: &str, today: NaiveDate) -> Result<NaiveDate, String> {
+    let d = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| "must be a date, YYYY-MM-DD".to_string())?;
+    if d < today {
+        return Err("must not be in the past".into());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Role::*;
+
+    const CLOSED: Settings = Settings {
+        members_can_spend: true,
+        members_can_invite: false,
+        approval_required_to_join: false,
+    };
+    const OPEN: Settings = Settings {
+        members_can_invite: true,
+        ..CLOSED
+    };
+
+    // DOMAIN.md's roles table, one assertion per cell.
+
+    #[test]
+    fn invite_and_rotate_the_code() {
+        assert!(may_invite(Owner, CLOSED).is_ok());
+        assert!(may_invite(Admin, CLOSED).is_ok());
+        assert!(may_invite(Member, CLOSED).is_err());
+        assert!(may_invite(Member, OPEN).is_ok());
+    }
+
+    #[test]
+    fn change_roles_and_remove_members() {
+        for target in [Admin, Member] {
+            assert!(may_manage(Owner, target).is_ok());
+            assert!(may_manage(Admin, target).is_ok());
+            assert!(may_manage(Member, target).is_err());
+        }
+        assert!(may_manage(Admin, Owner).is_err(), "admins: not the owner");
+        assert!(may_set_role(Owner, Member, Owner).is_ok(), "the owner hands over");
+        assert!(may_set_role(Admin, Member, Owner).is_err());
+        assert!(may_set_role(Admin, Member, Admin).is_ok());
+        assert!(may_set_role(Admin, Admin, Member).is_ok());
+        assert!(may_set_role(Member, Member, Admin).is_err());
+    }
+
+    #[test]
+    fn approve_admin_requests() {
+        assert!(may_approve(Owner).is_ok());
+        assert!(may_approve(Admin).is_ok());
+        assert!(may_approve(Member).is_err());
+    }
+
+    #[test]
+    fn assign_deposits() {
+        assert!(may_assign_deposit(Owner, false).is_ok());
+        assert!(may_assign_deposit(Admin, false).is_ok());
+        assert!(may_assign_deposit(Member, false).is_err());
+        assert!(may_assign_deposit(Member, true).is_ok(), "own deposits");
+    }
+
+    #[test]
+    fn edit_the_ktti() {
+        assert!(may_edit(Owner).is_ok());
+        assert!(may_edit(Admin).is_ok());
+        assert!(may_edit(Member).is_err());
+    }
+
+    #[test]
+    fn leave() {
+        assert_eq!(may_leave(Owner).unwrap_err().code, "owner_cannot_leave");
+        assert!(may_leave(Admin).is_ok());
+        assert!(may_leave(Member).is_ok());
+    }
+
+    #[test]
+    fn spend() {
+        assert!(may_spend(Owner, false, CLOSED));
+        assert!(may_spend(Admin, false, CLOSED));
+        assert!(may_spend(Member, true, CLOSED));
+        assert!(!may_spend(Member, false, CLOSED), "if canSpend");
+        let no_spending = Settings {
+            members_can_spend: false,
+            ..CLOSED
+        };
+        assert!(!may_spend(Member, true, no_spending));
+    }
+
+    #[test]
+    fn referral_codes_are_long_readable_and_typed_loosely() {
+        let c = referral_code(u128::MAX);
+        assert_eq!(c.len(), REFERRAL_CODE_CHARS);
+        assert!(!c.contains(['0', 'O', '1', 'I']));
+        assert_ne!(referral_code(1), referral_code(2));
+        assert_eq!(normalize_code(" abcd-efgh jk "), "ABCDEFGHJK");
+    }
+
+    #[test]
+    fn ktti_fields() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        assert_eq!(name("  Bali trip ").unwrap(), "Bali trip");
+        assert!(name(" ").is_err());
+        assert!(name(&"x".repeat(61)).is_err());
+        assert!(end_date("2026-11-29", today).is_err());
+        assert!(end_date("2026-11-30", today).is_ok());
+        assert!(end_date("30/11/2026", today).is_err());
+        assert!(target_amount(Money::ZERO).is_err());
+    }
+}

@@ -1,0 +1,289 @@
+//! Deposit attribution on a group ktti, through the sandbox's NPP mock: in
+//! DOMAIN.md's order (the member's personal ktti, a remembered sender account,
+//! the deposit reference, an unambiguous name), otherwise unassigned with an
+//! action item, and assigned later by an admin or claimed by the member.
+
+mod common;
+
+use common::group::{Person, actions, decide, group, join, person};
+use common::pot::sandbox_raw;
+use common::{TestApp, problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+struct Sender<'a> {
+    name: &'a str,
+    bsb: &'a str,
+    account: &'a str,
+    reference: &'a str,
+}
+
+async fn pay_in(app: &TestApp, banking: &Value, amount: &str, key: &str, s: &Sender<'_>) {
+    let raw = format!(
+        r#"{{"amount": {amount}, "description": "transfer", "idempotencyKey": "{key}", "receiverAccountNumber": "{}", "receiverBsb": "{}", "receiverName": "Group", "reference": "{}", "senderAccountNumber": "{}", "senderBsb": "{}", "senderName": "{}"}}"#,
+        banking["accountNumber"].as_str().unwrap(),
+        banking["bsb"].as_str().unwrap(),
+        s.reference,
+        s.account,
+        s.bsb,
+        s.name
+    );
+    let r = sandbox_raw(app, "/v0/utils/generate-npp-inbound", raw).await;
+    assert_eq!(r.status(), 200);
+}
+
+/// The deposit with this amount, once it has landed.
+async fn deposit(app: &TestApp, token: &str, ktti: &str, amount: &str) -> Value {
+    app.eventually(&format!("the deposit of {amount}"), || async {
+        let page: Value = app
+            .get_auth(
+                &format!("/api/v2/ktties/{ktti}/transactions?type=deposit&pageSize=100"),
+                token,
+            )
+            .await
+            .json()
+            .await
+            .ok()?;
+        page["items"]
+            .as_array()?
+            .iter()
+            .find(|t| t["amount"] == amount)
+            .cloned()
+    })
+    .await
+}
+
+async fn banking(app: &TestApp, p: &Person, ktti: &str) -> Value {
+    app.get_auth(&format!("/api/v2/ktties/{ktti}/banking"), &p.token)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn deposits_are_attributed_in_order_or_left_for_an_admin() {
+    let app = TestApp::spawn().await;
+    let owner = person(&app, "pia@example.com").await;
+    let sam = person(&app, "sam@example.com").await;
+    // Distinct names, for the name rule.
+    for (p, first, last) in [(&owner, "Pia", "Lee"), (&sam, "Sam", "Tran")] {
+        let r = app
+            .send(
+                Method::PATCH,
+                "/api/v2/settings/profile",
+                &p.token,
+                Some(json!({"firstName": first, "lastName": last})),
+            )
+            .await;
+        assert!(r.status().is_success());
+    }
+    let k = group(&app, &owner, json!({"name": "House"})).await;
+    let id = k["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        join(&app, &sam, k["referralCode"].as_str().unwrap()).await.status(),
+        200
+    );
+    let bank = banking(&app, &owner, &id).await;
+    let sams_reference = banking(&app, &sam, &id).await["depositReference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let owners_personal: Value = app
+        .get_auth("/api/v2/ktties/personal", &owner.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let personal_bank = banking(&app, &owner, owners_personal["id"].as_str().unwrap()).await;
+
+    // 1. From the owner's own personal ktti (even with Sam's reference on it).
+    let from_personal = Sender {
+        name: "SOMEONE",
+        bsb: personal_bank["bsb"].as_str().unwrap(),
+        account: personal_bank["accountNumber"].as_str().unwrap(),
+        reference: &sams_reference,
+    };
+    pay_in(&app, &bank, "10.01", "d1", &from_personal).await;
+    assert_eq!(
+        deposit(&app, &owner.token, &id, "10.01").await["assigneeId"],
+        owner.id.as_str()
+    );
+
+    // 3. Sam's deposit reference, from an account nobody knows.
+    let sams_bank = Sender {
+        name: "S TRAN",
+        bsb: "062-000",
+        account: "55550001",
+        reference: &format!("rent {}", sams_reference.to_lowercase()),
+    };
+    pay_in(&app, &bank, "10.02", "d2", &sams_bank).await;
+    assert_eq!(
+        deposit(&app, &owner.token, &id, "10.02").await["assigneeId"],
+        sam.id.as_str()
+    );
+
+    // 4. An unambiguous name.
+    let by_name = Sender {
+        name: "LEE PIA",
+        bsb: "062-000",
+        account: "55550002",
+        reference: "",
+    };
+    pay_in(&app, &bank, "10.03", "d3", &by_name).await;
+    assert_eq!(
+        deposit(&app, &owner.token, &id, "10.03").await["assigneeId"],
+        owner.id.as_str()
+    );
+
+    // Nothing matches: unassigned, listed, and an action item for the owner.
+    let stranger = Sender {
+        name: "J BLOGGS",
+        bsb: "062-000",
+        account: "55550003",
+        reference: "thanks",
+    };
+    pay_in(&app, &bank, "10.04", "d4", &stranger).await;
+    let lost = deposit(&app, &owner.token, &id, "10.04").await;
+    assert!(lost["assigneeId"].is_null());
+    let unassigned: Value = app
+        .get_auth(&format!("/api/v2/ktties/{id}/unassigned-deposits"), &sam.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unassigned["total"], 1);
+    let v3: Value = app
+        .get_auth(&format!("/api/v3/ktties/{id}/unassigned-deposits?limit=10"), &sam.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v3["items"][0]["id"], lost["id"]);
+    let item = actions(&app, &owner.token)
+        .await
+        .into_iter()
+        .find(|a| a["type"] == "unassignedDeposit")
+        .expect("the owner is asked");
+    assert_eq!(item["transactionId"], lost["id"]);
+    assert!(actions(&app, &sam.token).await.is_empty(), "members are not asked");
+
+    // Sam may not give it to the owner, but may claim it; an outsider id is refused.
+    let deposit_id = lost["id"].as_str().unwrap();
+    let assign = |p: &Person, to: &str| {
+        let (app, path, token, body) = (
+            &app,
+            format!("/api/v2/transactions/{deposit_id}/assignee"),
+            p.token.clone(),
+            json!({ "assigneeId": to }),
+        );
+        async move { app.send(Method::PUT, &path, &token, Some(body)).await }
+    };
+    problem(assign(&sam, &owner.id).await, 403, "role_forbidden").await;
+    problem(
+        assign(&owner, "00000000-0000-4000-8000-000000000000").await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let r = assign(&sam, &sam.id).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["assigneeId"], sam.id.as_str());
+    assert!(
+        actions(&app, &owner.token)
+            .await
+            .iter()
+            .all(|a| a["type"] != "unassignedDeposit"),
+        "claiming resolves the item"
+    );
+    problem(
+        decide(
+            &app,
+            &owner.token,
+            item["uuid"].as_str().unwrap(),
+            json!({"decision": "approve", "assigneeId": owner.id}),
+        )
+        .await,
+        409,
+        "action_already_decided",
+    )
+    .await;
+
+    // 2. The claimed sender account is remembered: the next deposit from it is Sam's.
+    pay_in(&app, &bank, "10.05", "d5", &stranger).await;
+    assert_eq!(
+        deposit(&app, &owner.token, &id, "10.05").await["assigneeId"],
+        sam.id.as_str()
+    );
+
+    // An admin can assign through the action item too.
+    let another = Sender {
+        name: "X Y",
+        bsb: "062-000",
+        account: "55550004",
+        reference: "",
+    };
+    pay_in(&app, &bank, "10.06", "d6", &another).await;
+    let other = deposit(&app, &owner.token, &id, "10.06").await;
+    let item = app
+        .eventually("the item for the second unknown deposit", || async {
+            actions(&app, &owner.token)
+                .await
+                .into_iter()
+                .find(|a| a["transactionId"] == other["id"])
+        })
+        .await;
+    problem(
+        decide(
+            &app,
+            &owner.token,
+            item["uuid"].as_str().unwrap(),
+            json!({"decision": "approve"}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        decide(
+            &app,
+            &owner.token,
+            item["uuid"].as_str().unwrap(),
+            json!({"decision": "approve", "assigneeId": owner.id})
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_eq!(
+        deposit(&app, &owner.token, &id, "10.06").await["assigneeId"],
+        owner.id.as_str()
+    );
+
+    // A removed member's deposit lands unassigned, nothing lost.
+    assert_eq!(
+        app.send(
+            Method::DELETE,
+            &format!("/api/v2/ktties/{id}/members/{}", sam.id),
+            &owner.token,
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    pay_in(&app, &bank, "10.07", "d7", &sams_bank).await;
+    let orphan = deposit(&app, &owner.token, &id, "10.07").await;
+    assert!(orphan["assigneeId"].is_null());
+    let k: Value = app
+        .get_auth(&format!("/api/v2/ktties/{id}"), &owner.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(k["totalBalance"], "70.28");
+    // Only deposits have assignees.
+    app.drain_all().await;
+    app.stop().await;
+}

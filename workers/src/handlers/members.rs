@@ -1,0 +1,94 @@
+//! A member joining or leaving a group ktti, at the bank: joining adds them to the
+//! provider group and opens their virtual card; leaving (or removal) cancels the
+//! card and takes them out of the group. Both re-read the membership first, so a
+//! join undone before the job ran does nothing, and both are safe to repeat.
+
+use super::member_card::{CardError, open_virtual_card};
+use crate::{JobError, WorkerDeps};
+use kttipay_db::{cards, ktties, members, users};
+use kttipay_domain::ids::{JobId, KttiId, UserId};
+use kttipay_jobs::kinds::{AddMemberAtBank, RemoveMemberAtBank};
+use kttipay_providers::shaype::client::ProviderError;
+use kttipay_providers::shaype::types::{AddCustomersToGroup, RemoveCustomerFromGroup};
+
+fn provider(e: ProviderError) -> JobError {
+    if e.is_transient() {
+        JobError::Transient(e.to_string())
+    } else {
+        JobError::Permanent(e.to_string())
+    }
+}
+
+/// The ktti's provider group and account, once its setup is done.
+async fn banked(deps: &WorkerDeps, ktti: KttiId) -> Result<(String, String), JobError> {
+    let k = ktties::find_plain(&deps.pool, ktti)
+        .await?
+        .ok_or_else(|| JobError::Permanent(format!("no ktti {ktti}")))?;
+    match (k.provider_group_id, k.provider_account_id) {
+        (Some(g), Some(a)) => Ok((g, a)),
+        // The ktti's own setup job has not finished: wait for it.
+        _ => Err(JobError::Transient(format!(
+            "ktti {ktti} is not set up at the bank yet"
+        ))),
+    }
+}
+
+async fn customer(deps: &WorkerDeps, user: UserId) -> Result<String, JobError> {
+    users::find(&deps.pool, user)
+        .await?
+        .and_then(|u| u.provider_customer_id)
+        .ok_or_else(|| JobError::Permanent(format!("user {user} has no provider customer")))
+}
+
+async fn is_active(deps: &WorkerDeps, ktti: KttiId, user: UserId) -> Result<bool, JobError> {
+    let mut conn = deps.pool.acquire().await?;
+    Ok(members::lock(&mut conn, ktti, user)
+        .await?
+        .is_some_and(|m| m.status == "active"))
+}
+
+pub async fn add(deps: &WorkerDeps, _id: JobId, job: AddMemberAtBank) -> Result<(), JobError> {
+    let ktti = KttiId(job.ktti_id);
+    if !is_active(deps, ktti, job.user_id).await? {
+        return Ok(()); // left or removed before we got here
+    }
+    let (group, account) = banked(deps, ktti).await?;
+    let customer = customer(deps, job.user_id).await?;
+    deps.banking
+        .add_customers_to_group(
+            &group,
+            &AddCustomersToGroup {
+                customer_hay_ids: vec![customer],
+            },
+        )
+        .await
+        .map_err(provider)?;
+    match open_virtual_card(deps, ktti, &account, job.user_id).await {
+        Ok(()) => Ok(()),
+        Err(CardError::Provider(e)) => Err(provider(e)),
+        Err(CardError::Job(e)) => Err(e),
+    }
+}
+
+pub async fn remove(deps: &WorkerDeps, _id: JobId, job: RemoveMemberAtBank) -> Result<(), JobError> {
+    let ktti = KttiId(job.ktti_id);
+    if is_active(deps, ktti, job.user_id).await? {
+        return Ok(()); // came back before we got here: keep the card
+    }
+    if let Some(card) = cards::of_member(&deps.pool, ktti, job.user_id).await? {
+        // Cancelling a cancelled card is a no-op at the provider, so a retry is safe.
+        deps.banking
+            .cancel_card(&card.provider_card_id)
+            .await
+            .map_err(provider)?;
+        let mut conn = deps.pool.acquire().await?;
+        cards::set_status(&mut conn, card.id, "cancelled").await?;
+    }
+    let (group, _) = banked(deps, ktti).await?;
+    let customer = customer(deps, job.user_id).await?;
+    deps.banking
+        .remove_customer_from_group(&group, &RemoveCustomerFromGroup { customer_id: customer })
+        .await
+        .map_err(provider)?;
+    Ok(())
+}

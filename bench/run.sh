@@ -2,7 +2,7 @@
 # Benchmarks on demand: builds release, starts `kttipay serve` on its own database
 # and Redis prefix, runs the measurements, prints a table, cleans up.
 #   bench/run.sh                 everything
-#   BENCH_ONLY=money bench/run.sh  only some parts: http, jobs, money (comma-separated)
+#   BENCH_ONLY=money bench/run.sh  only some parts: http, jobs, money, groups (comma-separated)
 # Needs PostgreSQL and Redis on their default ports, and wrk (installed if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,8 @@ DATABASE_URL=$BENCH_DATABASE_URL REDIS_URL=$BENCH_REDIS_URL KTTIPAY_HTTP_ADDR=12
 KTTIPAY_QUEUE_PREFIX=kttipay-bench-$$ KTTIPAY_SANDBOX_ADDR=127.0.0.1:18181 KTTIPAY_SANDBOX_KYC_DELAY_MS=0 \
 SHAYPE_API_TOKEN=$BENCH_SANDBOX_TOKEN KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_ACCOUNT=100000000 \
 KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_IP=100000000 KTTIPAY_DB_MAX_CONNECTIONS=32 \
-KTTIPAY_WORKER_CONCURRENCY=32 RUST_LOG=warn \
+KTTIPAY_WORKER_CONCURRENCY=32 RUST_LOG=warn KTTIPAY_JOINS_PER_HOUR=100000 \
+KTTIPAY_BILLING_PLANS="free:Free:0.00:month:5;crowd:Crowd:0.00:month:1000" \
   target/release/kttipay serve > /tmp/kttipay-bench-serve.log 2>&1 &
 SERVE=$!
 trap 'kill $SERVE 2>/dev/null; wait $SERVE 2>/dev/null || true' EXIT

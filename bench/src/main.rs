@@ -9,11 +9,14 @@
 //!   `done`, beside raw apalis push and drain on the same Redis.
 //! - [`money`]: sandbox deposits until our balances show them, for many ktties and
 //!   one hot ktti, beside the no-op job pipeline (one job per deposit).
+//! - [`groups`]: `GET /api/v2/ktties` for a user in 50 ktties, and 200 people
+//!   joining one ktti until all hold cards.
 //! - [`setup`]: bench users, verified through the sandbox where money needs it.
 
 // Rates and ratios are measurements, not money: floats are right here.
 #![allow(clippy::float_arithmetic)]
 
+mod groups;
 mod http;
 mod jobs;
 mod money;
@@ -85,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut pipeline = None;
-    if wanted("jobs") || wanted("money") {
+    if wanted("jobs") || wanted("money") || wanted("groups") {
         let raw = jobs::raw_apalis(&args.redis_url).await?;
         let rate = jobs::pipeline(&pool).await?;
         pipeline = Some(rate);
@@ -161,6 +164,33 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
 
+    if wanted("groups") {
+        let owner = setup::verified_pot(&args, &pool, "groupowner@example.com").await?;
+        groups::many_ktties(&args, &owner).await?;
+        let list = wrk(
+            &args.base,
+            &format!("/api/v2/ktties?pageSize={}", groups::KTTIES_PER_USER),
+            Some(&owner.access),
+            None,
+        )?;
+        rows.push(row(
+            format!("GET /api/v2/ktties, {} ktties per page", groups::KTTIES_PER_USER),
+            list.0,
+            "req/s",
+            Some(list.1),
+            list.0 / me.0,
+        ));
+        let seconds = groups::join_crowd(&args, &pool, &owner, "crowd").await?;
+        let per_second = groups::JOINERS as f64 / seconds;
+        rows.push(row(
+            format!("{} joins until all hold cards ({seconds:.1} s)", groups::JOINERS),
+            per_second,
+            "members/s",
+            None,
+            pipeline.map_or(f64::NAN, |p| per_second / p),
+        ));
+    }
+
     println!("\n| measurement | rate | p99 latency | ratio |");
     println!("|---|---:|---:|---:|");
     for r in rows {
@@ -168,7 +198,7 @@ async fn main() -> anyhow::Result<()> {
         println!("| {} | {:.0} {} | {p99} | {:.3} |", r.name, r.rate, r.unit, r.ratio);
     }
     println!(
-        "\nRatios: login to /health/live; transaction lists to /users/me; raw drain and end to end to raw push; \
+        "\nRatios: login to /health/live; transaction and ktti lists to /users/me; joins to the no-op pipeline; raw drain and end to end to raw push; \
          the pipeline to raw end to end; deposits to the no-op pipeline (one job each).\n\
          {CONNECTIONS} connections, {WRK_SECONDS} s per HTTP run, {} jobs per job run, {} deposits per deposit run.",
         jobs::JOBS,

@@ -57,7 +57,8 @@ pub struct Pot {
 }
 
 /// Signs `email` up, submits KYC and waits for the sandbox to open the ktti.
-pub async fn verified_pot(args: &Args, pool: &sqlx::PgPool, email: &str) -> anyhow::Result<Pot> {
+pub async fn verified_pot(args: &Args, pool: &sqlx::PgPool, email: impl AsRef<str>) -> anyhow::Result<Pot> {
+    let email = email.as_ref();
     let access = sign_up(args, pool, email).await?;
     let http = reqwest::Client::new();
     let kyc = json!({

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use kttipay_domain::Money;
 use kttipay_domain::ids::{KttiId, UserId};
 use rust_decimal::Decimal;
-use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
+use sqlx::postgres::PgArguments;
+use sqlx::{FromRow, PgConnection, PgExecutor, PgPool, Postgres};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Default)]
@@ -187,13 +188,36 @@ pub struct TxFilter {
 /// Where a page starts: after this (created_at, id), newest first.
 pub type Cursor = (DateTime<Utc>, Uuid);
 
-macro_rules! tx_where {
+// The filters every list takes; $1 is the user, $2 the ktti (or NULL for all).
+macro_rules! tx_filters {
     () => {
-        " FROM transactions t JOIN ktti_members m ON m.ktti_id = t.ktti_id AND m.user_id = $1 AND m.status = 'active' \
-          WHERE ($2::uuid IS NULL OR t.ktti_id = $2) AND ($3::text IS NULL OR t.kind = $3) \
-            AND ($4::text IS NULL OR t.status = $4) AND ($5::timestamptz IS NULL OR t.created_at >= $5) \
-            AND ($6::timestamptz IS NULL OR t.created_at < $6) AND ($7::uuid IS NULL OR t.assignee_id = $7) \
-            AND (NOT $8 OR (t.kind = 'deposit' AND t.assignee_id IS NULL)) "
+        "AND ($3::text IS NULL OR t.kind = $3) \
+         AND ($4::text IS NULL OR t.status = $4) AND ($5::timestamptz IS NULL OR t.created_at >= $5) \
+         AND ($6::timestamptz IS NULL OR t.created_at < $6) AND ($7::uuid IS NULL OR t.assignee_id = $7) \
+         AND (NOT $8 OR (t.kind = 'deposit' AND t.assignee_id IS NULL)) "
+    };
+}
+
+/// Every ktti the user is an active member of.
+macro_rules! tx_where_all {
+    () => {
+        concat!(
+            " FROM transactions t JOIN ktti_members m ON m.ktti_id = t.ktti_id AND m.user_id = $1 \
+              AND m.status = 'active' WHERE ($2::uuid IS NULL OR t.ktti_id = $2) ",
+            tx_filters!()
+        )
+    };
+}
+
+/// One ktti. Membership is a one-off check rather than a join, so the planner walks
+/// the (ktti, created_at, id) index in order and stops at the page's end.
+macro_rules! tx_where_ktti {
+    () => {
+        concat!(
+            " FROM transactions t WHERE t.ktti_id = $2 AND EXISTS (SELECT 1 FROM ktti_members m \
+              WHERE m.ktti_id = $2 AND m.user_id = $1 AND m.status = 'active') ",
+            tx_filters!()
+        )
     };
 }
 
@@ -205,36 +229,66 @@ pub async fn page(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<TransactionRow>, i64), sqlx::Error> {
-    let rows = sqlx::query_as(concat!(
-        "SELECT ",
-        tx_columns!(),
-        tx_where!(),
-        "ORDER BY t.created_at DESC, t.id DESC LIMIT $9 OFFSET $10"
-    ))
-    .bind(user.0)
-    .bind(f.ktti.map(|k| k.0))
-    .bind(&f.kind)
-    .bind(&f.status)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(f.member.map(|u| u.0))
-    .bind(f.unassigned)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(pool)
-    .await?;
-    let total: i64 = sqlx::query_scalar(concat!("SELECT count(*)", tx_where!()))
-        .bind(user.0)
-        .bind(f.ktti.map(|k| k.0))
-        .bind(&f.kind)
-        .bind(&f.status)
-        .bind(f.from)
-        .bind(f.to)
-        .bind(f.member.map(|u| u.0))
-        .bind(f.unassigned)
+    let (rows_sql, count_sql) = if f.ktti.is_some() {
+        (
+            concat!(
+                "SELECT ",
+                tx_columns!(),
+                tx_where_ktti!(),
+                "ORDER BY t.created_at DESC, t.id DESC LIMIT $9 OFFSET $10"
+            ),
+            concat!("SELECT count(*)", tx_where_ktti!()),
+        )
+    } else {
+        (
+            concat!(
+                "SELECT ",
+                tx_columns!(),
+                tx_where_all!(),
+                "ORDER BY t.created_at DESC, t.id DESC LIMIT $9 OFFSET $10"
+            ),
+            concat!("SELECT count(*)", tx_where_all!()),
+        )
+    };
+    let rows = bind_filters(sqlx::query_as(rows_sql), user, f)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+    let total: i64 = bind_filters(sqlx::query_scalar(count_sql), user, f)
         .fetch_one(pool)
         .await?;
     Ok((rows, total))
+}
+
+/// A query that takes binds: lets one function bind the list filters onto both the
+/// page query (`query_as`) and its count (`query_scalar`).
+trait Bindable<'q>: Sized {
+    fn bind_value<T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>>(self, value: T) -> Self;
+}
+
+impl<'q, O> Bindable<'q> for sqlx::query::QueryAs<'q, Postgres, O, PgArguments> {
+    fn bind_value<T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>>(self, value: T) -> Self {
+        self.bind(value)
+    }
+}
+
+impl<'q, O> Bindable<'q> for sqlx::query::QueryScalar<'q, Postgres, O, PgArguments> {
+    fn bind_value<T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>>(self, value: T) -> Self {
+        self.bind(value)
+    }
+}
+
+/// Binds $1..$8, the user and the filters, in the order the list SQL numbers them.
+fn bind_filters<'q, Q: Bindable<'q>>(q: Q, user: UserId, f: &'q TxFilter) -> Q {
+    q.bind_value(user.0)
+        .bind_value(f.ktti.map(|k| k.0))
+        .bind_value(f.kind.as_deref())
+        .bind_value(f.status.as_deref())
+        .bind_value(f.from)
+        .bind_value(f.to)
+        .bind_value(f.member.map(|u| u.0))
+        .bind_value(f.unassigned)
 }
 
 /// A page by cursor (v3): rows strictly older than `after`. New rows arriving
@@ -246,25 +300,29 @@ pub async fn page_after(
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<TransactionRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        tx_columns!(),
-        tx_where!(),
-        "AND ($9::timestamptz IS NULL OR (t.created_at, t.id) < ($9, $10)) ORDER BY t.created_at DESC, t.id DESC LIMIT $11"
-    ))
-    .bind(user.0)
-    .bind(f.ktti.map(|k| k.0))
-    .bind(&f.kind)
-    .bind(&f.status)
-    .bind(f.from)
-    .bind(f.to)
-    .bind(f.member.map(|u| u.0))
-    .bind(f.unassigned)
-    .bind(after.map(|c| c.0))
-    .bind(after.map(|c| c.1))
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    let sql = if f.ktti.is_some() {
+        concat!(
+            "SELECT ",
+            tx_columns!(),
+            tx_where_ktti!(),
+            "AND ($9::timestamptz IS NULL OR (t.created_at, t.id) < ($9, $10)) \
+             ORDER BY t.created_at DESC, t.id DESC LIMIT $11"
+        )
+    } else {
+        concat!(
+            "SELECT ",
+            tx_columns!(),
+            tx_where_all!(),
+            "AND ($9::timestamptz IS NULL OR (t.created_at, t.id) < ($9, $10)) \
+             ORDER BY t.created_at DESC, t.id DESC LIMIT $11"
+        )
+    };
+    bind_filters(sqlx::query_as(sql), user, f)
+        .bind(after.map(|c| c.0))
+        .bind(after.map(|c| c.1))
+        .bind(limit)
+        .fetch_all(pool)
+        .await
 }
 
 /// The ktti whose provider account is `account`.

@@ -515,6 +515,51 @@ async fn the_roles_table_holds_over_http() {
         .await
         .unwrap();
     assert_eq!(k["canSpend"], false, "the member may no longer spend");
+    app.drain_all().await;
+    let frozen: Value = app
+        .get_auth(&format!("/api/v2/ktties/{id}/card"), &member.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        frozen["status"], "frozen",
+        "the bank freezes the card of a member who may not spend"
+    );
+    assert_eq!(
+        put_member(&owner, &member, json!({"canSpend": true})).await.status(),
+        200
+    );
+    // Turning members' spending off for the ktti freezes member cards only.
+    let r = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v3/ktties/{id}"),
+            &owner.token,
+            Some(json!({"settings": {"membersCanSpend": false}})),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    app.drain_all().await;
+    let card_of = |p: &Person| {
+        let (app, path, token) = (&app, format!("/api/v2/ktties/{id}/card"), p.token.clone());
+        async move { app.get_auth(&path, &token).await.json::<Value>().await.unwrap()["status"].clone() }
+    };
+    assert_eq!(card_of(&member).await, "frozen");
+    assert_eq!(card_of(&admin).await, "active");
+    app.send(
+        Method::PATCH,
+        &format!("/api/v3/ktties/{id}"),
+        &owner.token,
+        Some(json!({"settings": {"membersCanSpend": true}})),
+    )
+    .await;
+    app.drain_all().await;
+    assert_eq!(
+        card_of(&member).await,
+        "active",
+        "and thaws them when it is turned back on"
+    );
     problem(
         put_member(&owner, &member, json!({"role": "boss"})).await,
         422,

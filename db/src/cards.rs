@@ -129,10 +129,43 @@ pub async fn provider_id<'e>(db: impl PgExecutor<'e>, card: Uuid) -> Result<Opti
         .await
 }
 
-/// Every live card of a user, across ktties: (id, provider card id, status).
-pub async fn of_user<'e>(db: impl PgExecutor<'e>, user: UserId) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, provider_card_id, status FROM cards WHERE user_id = $1 AND status <> 'cancelled' ORDER BY created_at")
+/// A live card with what decides whether it may spend: its holder's standing and
+/// membership, and the ktti's settings.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CardRights {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub provider_card_id: String,
+    pub status: String,
+    pub user_blocked: bool,
+    pub member_status: String,
+    pub role: String,
+    pub can_spend: bool,
+    pub members_can_spend: bool,
+}
+
+macro_rules! rights_select {
+    () => {
+        "SELECT c.id, c.user_id, c.provider_card_id, c.status, u.blocked_at IS NOT NULL AS user_blocked, \
+                m.status AS member_status, m.role, m.can_spend, k.members_can_spend \
+         FROM cards c JOIN users u ON u.id = c.user_id JOIN ktties k ON k.id = c.ktti_id \
+         JOIN ktti_members m ON m.ktti_id = c.ktti_id AND m.user_id = c.user_id \
+         WHERE c.status <> 'cancelled' "
+    };
+}
+
+/// Every live card of a user, across ktties.
+pub async fn rights_of_user<'e>(db: impl PgExecutor<'e>, user: UserId) -> Result<Vec<CardRights>, sqlx::Error> {
+    sqlx::query_as(concat!(rights_select!(), "AND c.user_id = $1 ORDER BY c.created_at"))
         .bind(user.0)
+        .fetch_all(db)
+        .await
+}
+
+/// Every live card on a ktti.
+pub async fn rights_of_ktti<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<Vec<CardRights>, sqlx::Error> {
+    sqlx::query_as(concat!(rights_select!(), "AND c.ktti_id = $1 ORDER BY c.created_at"))
+        .bind(ktti.0)
         .fetch_all(db)
         .await
 }

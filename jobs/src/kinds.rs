@@ -230,6 +230,24 @@ impl Job for RemoveMemberAtBank {
     };
 }
 
+/// Spending rights on a ktti changed (settings, a member's role or canSpend):
+/// freeze or unfreeze its cards at the provider to match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncKttiCards {
+    pub ktti_id: uuid::Uuid,
+}
+
+impl Job for SyncKttiCards {
+    const KIND: &'static str = "ktti.cards.sync.v1";
+    const QUEUE: Queue = Queue::Banking;
+    const RETRY: RetryPolicy = RetryPolicy {
+        max_attempts: 10,
+        base_delay_ms: 1_000,
+        max_delay_ms: 10 * 60 * 1_000,
+    };
+}
+
 /// Lists job types as `(KIND, QUEUE, RETRY)` rows, so adding a kind is one word.
 macro_rules! registry {
     ($($kind:ty),* $(,)?) => {
@@ -250,4 +268,5 @@ registry!(
     SendInvitation,
     AddMemberAtBank,
     RemoveMemberAtBank,
+    SyncKttiCards,
 );

@@ -124,6 +124,7 @@ async fn run(deps: &WorkerDeps, id: JobId, kind: &str, payload: serde_json::Valu
         kinds::SendInvitation::KIND => handlers::invitation::run(deps, id, decode(payload)?).await,
         kinds::AddMemberAtBank::KIND => handlers::members::add(deps, id, decode(payload)?).await,
         kinds::RemoveMemberAtBank::KIND => handlers::members::remove(deps, id, decode(payload)?).await,
+        kinds::SyncKttiCards::KIND => handlers::card_rights::sync_ktti(deps, id, decode(payload)?).await,
         other => Err(JobError::Permanent(format!("no handler for job kind {other:?}"))),
     }
 }

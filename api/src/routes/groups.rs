@@ -274,6 +274,10 @@ async fn apply_update(
 ) -> Result<Json<KttiView>, ApiError> {
     let mut tx = state.pool.begin().await?;
     ktties::update(&mut tx, KttiId(id), &changes).await?;
+    if changes.members_can_spend.is_some() {
+        // Members' cards freeze or thaw at the bank to match.
+        jobs::enqueue(&mut tx, &kttipay_jobs::kinds::SyncKttiCards { ktti_id: id }).await?;
+    }
     let view = read(&mut tx, user, KttiId(id)).await?.into();
     tx.commit().await?;
     Ok(Json(view))

@@ -485,6 +485,10 @@ impl MembershipApi {
             nickname.as_deref(),
         )
         .await?;
+        if b.can_spend.is_some() || role.is_some() {
+            // The right to spend may have changed: the bank's card state follows.
+            kttipay_db::jobs::enqueue(&mut tx, &kttipay_jobs::kinds::SyncKttiCards { ktti_id: ktti.0 }).await?;
+        }
         let m = members::lock(&mut tx, ktti, target_id)
             .await?
             .ok_or_else(|| ApiError::internal("member vanished"))?;

@@ -3,6 +3,7 @@
 //! card and takes them out of the group. Both re-read the membership first, so a
 //! join undone before the job ran does nothing, and both are safe to repeat.
 
+use super::card_rights::reconcile;
 use super::member_card::{CardError, open_virtual_card};
 use crate::{JobError, WorkerDeps};
 use kttipay_db::{cards, ktties, members, users};
@@ -64,10 +65,18 @@ pub async fn add(deps: &WorkerDeps, _id: JobId, job: AddMemberAtBank) -> Result<
         .await
         .map_err(provider)?;
     match open_virtual_card(deps, ktti, &account, job.user_id).await {
-        Ok(()) => Ok(()),
-        Err(CardError::Provider(e)) => Err(provider(e)),
-        Err(CardError::Job(e)) => Err(e),
+        Ok(()) => {}
+        Err(CardError::Provider(e)) => return Err(provider(e)),
+        Err(CardError::Job(e)) => return Err(e),
     }
+    // A new card opens active; if the member may not spend (a setting changed
+    // while this job waited), it is frozen before anyone can use it.
+    let mine: Vec<_> = cards::rights_of_ktti(&deps.pool, ktti)
+        .await?
+        .into_iter()
+        .filter(|c| c.user_id == job.user_id.0)
+        .collect();
+    reconcile(deps, mine).await
 }
 
 pub async fn remove(deps: &WorkerDeps, _id: JobId, job: RemoveMemberAtBank) -> Result<(), JobError> {

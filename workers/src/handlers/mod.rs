@@ -2,6 +2,7 @@
 //! does nothing when its work is already done.
 
 pub mod card_order;
+pub mod card_rights;
 pub mod email;
 pub mod freeze_cards;
 pub mod invitation;

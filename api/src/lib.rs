@@ -9,7 +9,8 @@
 //! - [`idempotency`]: `Idempotency-Key` replays.
 //! - [`membership`]: inviting, admitting and departing members, shared by routes.
 //! - [`observe`]: request ids, HTTP metrics, last-resort error conversion.
-//! - [`ops`]: `/health/*` and `/metrics`; [`openapi`] and [`app`] assemble it all.
+//! - [`ops`]: `/health/*`, `/metrics`, the document and docs page; [`openapi`] and
+//!   [`app`] assemble it all.
 
 pub mod amount;
 pub mod auth;
@@ -24,8 +25,9 @@ pub mod routes;
 pub mod state;
 pub mod views;
 
+use ops::OpsApi;
 use poem::middleware::CatchPanic;
-use poem::{Endpoint, EndpointExt, Route, get};
+use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use routes::ktties::{BankingApi, PersonalKttiApi};
 use routes::transactions::TransactionsApi;
@@ -60,6 +62,7 @@ type Apis = (
     AdminApi,
     ProviderApi,
     ProviderMessagesApi,
+    OpsApi,
 );
 
 /// The OpenAPI service: every documented route.
@@ -81,6 +84,7 @@ pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
             AdminApi,
             ProviderApi,
             ProviderMessagesApi,
+            OpsApi,
         ),
         "KttiPay API",
         env!("CARGO_PKG_VERSION"),
@@ -100,16 +104,11 @@ pub fn openapi_json() -> String {
 /// The whole HTTP app.
 pub fn app(state: AppState) -> impl Endpoint {
     let service = openapi(&state.config.public_url);
-    let docs = service.swagger_ui();
-    let spec = service.spec_endpoint();
-    let routes = Route::new()
-        .at("/health/live", get(ops::live))
-        .at("/health/ready", get(ops::ready))
-        .at("/metrics", get(ops::metrics))
-        .at("/api/openapi.json", spec)
-        .nest("/api/docs", docs)
-        .nest("/", service)
-        .data(state);
+    let published = ops::Published {
+        spec: service.spec(),
+        docs_html: service.swagger_ui_html(),
+    };
+    let routes = Route::new().nest("/", service).data(published).data(state);
     wrap(routes)
 }
 
@@ -125,7 +124,7 @@ pub fn wrap<E: Endpoint + 'static>(endpoint: E) -> impl Endpoint {
 mod tests {
     use super::*;
     use poem::test::TestClient;
-    use poem::{handler, http::StatusCode};
+    use poem::{get, handler, http::StatusCode};
 
     #[handler]
     fn boom() -> &'static str {

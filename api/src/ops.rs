@@ -1,44 +1,60 @@
-//! Operations endpoints outside the OpenAPI document: health and metrics.
+//! Operations endpoints: health, metrics, and the API's own document and docs page.
+//! They are in the OpenAPI document like every other route, so operators and the
+//! contract check see them.
 
+use crate::error::ApiError;
+use crate::routes::Tag;
 use crate::state::AppState;
-use poem::http::StatusCode;
-use poem::web::{Data, Json};
-use poem::{IntoResponse, Response, handler};
-use serde_json::json;
+use poem::web::Data;
+use poem_openapi::payload::{Html, Json, PlainText};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use std::time::Duration;
 
 /// A dependency that does not answer within this is reported down.
 pub const READINESS_CHECK_TIMEOUT_MS: u64 = 2_000;
 
-/// Liveness: the process serves HTTP. Never checks dependencies (a database
-/// outage must not make the orchestrator restart every replica).
-#[handler]
-pub async fn live() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+/// The rendered OpenAPI document and docs page, made once when the app is built.
+#[derive(Clone)]
+pub struct Published {
+    pub spec: String,
+    pub docs_html: String,
 }
 
-/// Readiness: PostgreSQL and Redis both answer. 503 when either does not, so a
-/// load balancer stops sending traffic to this replica.
-#[handler]
-pub async fn ready(state: Data<&AppState>) -> Response {
-    let timeout = Duration::from_millis(READINESS_CHECK_TIMEOUT_MS);
-    let pg = tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&state.pool))
-        .await
-        .is_ok_and(|r| r.is_ok());
-    let redis_ok = tokio::time::timeout(timeout, ping_redis(&state.redis))
-        .await
-        .is_ok_and(|ok| ok);
-    let status = if pg && redis_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let word = |ok: bool| if ok { "up" } else { "down" };
-    let body = json!({
-        "status": if pg && redis_ok { "ready" } else { "unavailable" },
-        "checks": { "postgres": word(pg), "redis": word(redis_ok) },
-    });
-    Json(body).with_status(status).into_response()
+#[derive(Debug, Object)]
+pub struct Liveness {
+    /// Always `ok`.
+    pub status: String,
+}
+
+#[derive(Debug, Object)]
+pub struct Checks {
+    /// `up` or `down`.
+    pub postgres: String,
+    /// `up` or `down`.
+    pub redis: String,
+}
+
+#[derive(Debug, Object)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    pub status: String,
+    pub checks: Checks,
+}
+
+#[derive(ApiResponse)]
+pub enum ReadinessResponse {
+    /// PostgreSQL and Redis both answer.
+    #[oai(status = 200)]
+    Ready(Json<Readiness>),
+    /// A dependency is down: stop sending traffic here.
+    #[oai(status = 503)]
+    Unavailable(Json<Readiness>),
+}
+
+#[derive(ApiResponse)]
+pub enum SpecResponse {
+    #[oai(status = 200, content_type = "application/json")]
+    Spec(PlainText<String>),
 }
 
 async fn ping_redis(client: &redis::Client) -> bool {
@@ -48,10 +64,64 @@ async fn ping_redis(client: &redis::Client) -> bool {
     }
 }
 
-/// Prometheus text exposition of every metric this process records.
-#[handler]
-pub async fn metrics(state: Data<&AppState>) -> Response {
-    Response::builder()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+pub struct OpsApi;
+
+#[OpenApi(tag = "Tag::Ops")]
+impl OpsApi {
+    /// Liveness
+    ///
+    /// The process serves HTTP. Never checks dependencies: a database outage must
+    /// not make the orchestrator restart every replica.
+    #[oai(path = "/health/live", method = "get", operation_id = "live")]
+    async fn live(&self) -> Result<Json<Liveness>, ApiError> {
+        Ok(Json(Liveness { status: "ok".into() }))
+    }
+
+    /// Readiness
+    ///
+    /// PostgreSQL and Redis both answer; 503 otherwise, so a load balancer stops
+    /// sending traffic to this replica.
+    #[oai(path = "/health/ready", method = "get", operation_id = "ready")]
+    async fn ready(&self, state: Data<&AppState>) -> Result<ReadinessResponse, ApiError> {
+        let timeout = Duration::from_millis(READINESS_CHECK_TIMEOUT_MS);
+        let pg = tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&state.pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        let redis_ok = tokio::time::timeout(timeout, ping_redis(&state.redis))
+            .await
+            .is_ok_and(|ok| ok);
+        let word = |ok: bool| if ok { "up" } else { "down" }.to_string();
+        let body = Readiness {
+            status: if pg && redis_ok { "ready" } else { "unavailable" }.into(),
+            checks: Checks {
+                postgres: word(pg),
+                redis: word(redis_ok),
+            },
+        };
+        Ok(if pg && redis_ok {
+            ReadinessResponse::Ready(Json(body))
+        } else {
+            ReadinessResponse::Unavailable(Json(body))
+        })
+    }
+
+    /// Prometheus metrics
+    ///
+    /// The text exposition of every metric this process records.
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
+    async fn metrics(&self, state: Data<&AppState>) -> Result<PlainText<String>, ApiError> {
+        Ok(PlainText(state.metrics.render()))
+    }
+
+    /// This OpenAPI document
+    #[oai(path = "/api/openapi.json", method = "get", operation_id = "openapiDocument")]
+    async fn spec(&self, published: Data<&Published>) -> Result<SpecResponse, ApiError> {
+        Ok(SpecResponse::Spec(PlainText(published.spec.clone())))
+    }
+
+    /// Interactive API docs
+    #[oai(path = "/api/docs", method = "get", operation_id = "apiDocs")]
+    async fn docs(&self, published: Data<&Published>) -> Result<Html<String>, ApiError> {
+        Ok(Html(published.docs_html.clone()))
+    }
 }

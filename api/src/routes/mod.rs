@@ -36,6 +36,8 @@ pub enum Tag {
     Admin,
     /// Banking provider webhooks (HMAC-signed, not for apps)
     Provider,
+    /// Health, metrics and this document (for operators)
+    Ops,
 }
 
 /// The client's IP for rate limiting: the socket peer, or the first

@@ -53,7 +53,34 @@ async fn a_group_ktti_is_set_up_at_the_bank_and_seen_only_by_members() {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["billingPlan", "invitees[0]", "invitees[1]"]);
+    let body = problem(
+        app.post_auth("/api/v3/ktties", &owner.token, json!({"billingPlan": "free"}))
+            .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(body["errors"][0]["field"], "name");
+    // A personal ktti has no one to invite.
+    let personal: Value = app
+        .get_auth("/api/v2/ktties/personal", &owner.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    problem(
+        app.post_auth(
+            &format!("/api/v2/ktties/{}/invitations", personal["id"].as_str().unwrap()),
+            &owner.token,
+            json!({"email": "friend@example.com"}),
+        )
+        .await,
+        409,
+        "personal_ktti",
+    )
+    .await;
     assert_eq!(app.count("SELECT count(*) FROM ktties WHERE kind = 'group'").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM invitations").await, 0);
 
     // Created (idempotently), pending until the bank has opened group, account and card.
     let create = |key: &'static str| {

@@ -164,10 +164,15 @@ async fn invitations_reach_people_with_and_without_accounts() {
         "validation_failed",
     )
     .await;
+    assert_eq!(actions(&app, &dan.token).await.len(), 1);
     sqlx::query("UPDATE invitations SET expires_at = now() - interval '1 second' WHERE email = 'dan@example.com'")
         .execute(&app.pool)
         .await
         .unwrap();
+    assert!(
+        actions(&app, &dan.token).await.is_empty(),
+        "a lapsed invitation asks nothing"
+    );
     problem(
         app.post_auth(
             &format!("/api/v2/ktties/{id}/invitations/accept"),

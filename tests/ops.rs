@@ -137,3 +137,51 @@ async fn serve_embeds_the_sandbox_provider_when_none_is_configured() {
     assert_eq!(view.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_protected_route_answers_401_without_a_token_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let spec: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let before = app.count("SELECT count(*) FROM jobs").await;
+    let mut checked = 0;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let protected = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            if !protected {
+                continue;
+            }
+            // Any id will do: the token is checked before anything is looked up.
+            let concrete = path
+                .split('/')
+                .map(|seg| {
+                    if seg.starts_with('{') {
+                        "7d0c3c1e-0000-4000-8000-000000000001"
+                    } else {
+                        seg
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let r = app
+                .client
+                .request(method.to_uppercase().parse().unwrap(), app.url(&concrete))
+                .json(&serde_json::json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401, "{method} {path}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "only {checked} protected operations found");
+    assert_eq!(app.count("SELECT count(*) FROM jobs").await, before);
+    app.stop().await;
+}

@@ -118,7 +118,9 @@ pub async fn open_for<'e>(db: impl PgExecutor<'e>, user: UserId) -> Result<Vec<A
         action_columns!(),
         "WHERE a.status = 'pending' AND ",
         addressed_to!(),
-        " ORDER BY a.created_at, a.uuid"
+        // A lapsed invitation is nothing to decide any more.
+        " AND NOT EXISTS (SELECT 1 FROM invitations i WHERE i.id = a.invitation_id AND i.expires_at <= now()) \
+         ORDER BY a.created_at, a.uuid"
     ))
     .bind(user.0)
     .fetch_all(db)

@@ -58,12 +58,9 @@ pub struct Proportion {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct CreateKttiV3 {
-    pub name: String,
-    pub description: Option<String>,
-    pub purpose: Option<String>,
-    pub target_amount: Option<Amount>,
-    pub end_date: Option<String>,
-    pub image_key: Option<String>,
+    #[oai(flatten)]
+    #[serde(flatten)]
+    pub ktti: CreateKtti,
     /// A plan code from `GET /api/v2/core/config`; the first plan when absent.
     pub billing_plan: Option<String>,
     /// For the creator and invitees who have accounts; everyone else weighs 1.
@@ -100,12 +97,9 @@ pub struct SettingsPatch {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateKttiV3 {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub purpose: Option<String>,
-    pub target_amount: Option<Amount>,
-    pub end_date: Option<String>,
-    pub image_key: Option<String>,
+    #[oai(flatten)]
+    #[serde(flatten)]
+    pub ktti: UpdateKtti,
     pub settings: Option<SettingsPatch>,
     /// `true` replaces the referral code; the old one stops working.
     pub rotate_referral_code: Option<bool>,
@@ -428,12 +422,12 @@ impl KttiApi {
         let mut v = Validation::new();
         let f = fields(
             &mut v,
-            &b.name,
-            b.description.as_deref(),
-            b.purpose.as_deref(),
-            b.target_amount,
-            b.end_date.as_deref(),
-            b.image_key.as_deref(),
+            &b.ktti.name,
+            b.ktti.description.as_deref(),
+            b.ktti.purpose.as_deref(),
+            b.ktti.target_amount,
+            b.ktti.end_date.as_deref(),
+            b.ktti.image_key.as_deref(),
         );
         let plans = &state.config.app.billing_plans;
         let plan = match &b.billing_plan {
@@ -526,15 +520,7 @@ impl KttiApi {
         let k = visible(&state, auth.0.user_id, id.0).await?;
         rules::may_edit(k.caller_role()).map_err(ApiError::denied)?;
         closed_check(&k)?;
-        let b = body.0;
-        let changes = changes(
-            b.name,
-            b.description,
-            b.purpose,
-            b.target_amount,
-            b.end_date,
-            b.image_key,
-        )?;
+        let changes = changes(body.0)?;
         apply_update(&state, auth.0.user_id, id.0, changes).await
     }
 
@@ -554,12 +540,13 @@ impl KttiApi {
         closed_check(&k)?;
         let b = body.0;
         let rotate = b.rotate_referral_code == Some(true);
-        let edits = b.name.is_some()
-            || b.description.is_some()
-            || b.purpose.is_some()
-            || b.target_amount.is_some()
-            || b.end_date.is_some()
-            || b.image_key.is_some()
+        let k_edits = &b.ktti;
+        let edits = k_edits.name.is_some()
+            || k_edits.description.is_some()
+            || k_edits.purpose.is_some()
+            || k_edits.target_amount.is_some()
+            || k_edits.end_date.is_some()
+            || k_edits.image_key.is_some()
             || b.settings.is_some();
         if edits {
             rules::may_edit(k.caller_role()).map_err(ApiError::denied)?;
@@ -573,14 +560,7 @@ impl KttiApi {
         if rotate {
             rules::may_invite(k.caller_role(), k.settings()).map_err(ApiError::denied)?;
         }
-        let mut changes = changes(
-            b.name,
-            b.description,
-            b.purpose,
-            b.target_amount,
-            b.end_date,
-            b.image_key,
-        )?;
+        let mut changes = changes(b.ktti)?;
         if let Some(s) = b.settings {
             changes.members_can_spend = s.members_can_spend;
             changes.members_can_invite = s.members_can_invite;
@@ -594,14 +574,15 @@ impl KttiApi {
 }
 
 /// Validates PATCH fields into changes; an empty string clears a text field.
-fn changes(
-    name: Option<String>,
-    description: Option<String>,
-    purpose: Option<String>,
-    target: Option<Amount>,
-    end: Option<String>,
-    image: Option<String>,
-) -> Result<KttiChanges, ApiError> {
+fn changes(u: UpdateKtti) -> Result<KttiChanges, ApiError> {
+    let UpdateKtti {
+        name,
+        description,
+        purpose,
+        target_amount: target,
+        end_date: end,
+        image_key: image,
+    } = u;
     let mut v = Validation::new();
     // Absent: leave alone; empty: clear; otherwise set.
     let clearable = |r: Option<Option<String>>| r.flatten().map(|s| (!s.is_empty()).then_some(s));

@@ -41,6 +41,22 @@ pub struct MemberView {
     pub joined_at: Option<DateTime<Utc>>,
 }
 
+impl From<members::MemberRow> for MemberView {
+    fn from(m: members::MemberRow) -> Self {
+        MemberView {
+            user_id: Some(m.user_id),
+            role: m.role,
+            status: m.status,
+            can_spend: m.can_spend,
+            nickname: m.nickname,
+            first_name: Some(m.first_name),
+            last_name: Some(m.last_name),
+            email: None,
+            joined_at: m.joined_at,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct MemberList {
@@ -196,19 +212,8 @@ impl MembershipApi {
         let ktti = KttiId(k.id);
         let rows = members::list(&state.pool, ktti).await?;
         let invited = invitations::pending_of(&state.pool, ktti).await?;
-        let member = |m: members::MemberRow| MemberView {
-            user_id: Some(m.user_id),
-            role: m.role,
-            status: m.status,
-            can_spend: m.can_spend,
-            nickname: m.nickname,
-            first_name: Some(m.first_name),
-            last_name: Some(m.last_name),
-            email: None,
-            joined_at: m.joined_at,
-        };
         let (current, former): (Vec<_>, Vec<_>) = rows.into_iter().partition(|m| m.status == "active");
-        let mut items: Vec<MemberView> = current.into_iter().map(member).collect();
+        let mut items: Vec<MemberView> = current.into_iter().map(Into::into).collect();
         items.extend(invited.into_iter().map(|i| MemberView {
             user_id: i.user_id,
             role: Role::Member.as_str().into(),
@@ -220,7 +225,7 @@ impl MembershipApi {
             email: Some(i.email),
             joined_at: None,
         }));
-        items.extend(former.into_iter().map(member));
+        items.extend(former.into_iter().map(Into::into));
         Ok(Json(MemberList { items }))
     }
 
@@ -493,17 +498,7 @@ impl MembershipApi {
             .await?
             .ok_or_else(|| ApiError::internal("member vanished"))?;
         tx.commit().await?;
-        Ok(Json(MemberView {
-            user_id: Some(m.user_id),
-            role: m.role,
-            status: m.status,
-            can_spend: m.can_spend,
-            nickname: m.nickname,
-            first_name: Some(m.first_name),
-            last_name: Some(m.last_name),
-            email: None,
-            joined_at: m.joined_at,
-        }))
+        Ok(Json(m.into()))
     }
 
     /// Remove a member

@@ -345,3 +345,40 @@ async fn core_config_is_public_and_comes_from_configuration() {
     assert_eq!(ids, std::slice::from_ref(&owner.id));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_bank_outage_during_setup_is_retried_until_the_ktti_is_active() {
+    let app = TestApp::spawn().await;
+    let owner = person(&app, "patient@example.com").await;
+    let faults = |body: Value| app.sandbox(Method::PUT, "/sandbox/faults", Some(body));
+    assert_eq!(faults(json!({"errorRate": 1.0})).await.status(), 200);
+    let r = app
+        .post_auth("/api/v2/ktties", &owner.token, json!({"name": "Later"}))
+        .await;
+    assert_eq!(r.status(), 201, "creating does not wait for the bank");
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    app.eventually("the setup to fail twice and wait", || async {
+        let (status, attempts): (String, i32) = sqlx::query_as(
+            "SELECT status, attempts FROM jobs WHERE kind = 'ktti.setup.v1' AND payload->>'kttiId' = $1",
+        )
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .ok()?;
+        (status == "pending" && attempts >= 2).then_some(())
+    })
+    .await;
+    let k: Value = app
+        .get_auth(&format!("/api/v2/ktties/{id}"), &owner.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (k["status"].as_str(), k["setupError"].as_str()),
+        (Some("pendingSetup"), None)
+    );
+    faults(json!({})).await;
+    active(&app, &owner.token, &id).await;
+    app.stop().await;
+}

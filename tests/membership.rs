@@ -123,14 +123,20 @@ async fn invitations_reach_people_with_and_without_accounts() {
 
     // An invitation lapses after its time.
     let dan = person(&app, "dan@example.com").await;
-    let r = app
-        .post_auth(
-            &format!("/api/v2/ktties/{id}/invitations"),
-            &owner.token,
-            json!({"email": "DAN@example.com"}),
-        )
-        .await;
+    let invite_dan = || {
+        app.client
+            .post(app.url(&format!("/api/v2/ktties/{id}/invitations")))
+            .bearer_auth(&owner.token)
+            .header("Idempotency-Key", "invite-dan")
+            .json(&json!({"email": "DAN@example.com"}))
+            .send()
+    };
+    let r = invite_dan().await.unwrap();
     assert_eq!(r.status(), 201);
+    let first: Value = r.json().await.unwrap();
+    let r = invite_dan().await.unwrap();
+    assert_eq!(r.status(), 201, "a replay under the same key answers as the first time");
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], first["id"]);
     problem(
         app.post_auth(
             &format!("/api/v2/ktties/{id}/invitations"),
@@ -651,5 +657,38 @@ async fn the_roles_table_holds_over_http() {
         "role_forbidden",
     )
     .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_plans_member_limit_holds_when_people_join_at_once() {
+    let app = TestApp::spawn_with(|v| {
+        v.insert("KTTIPAY_BILLING_PLANS".into(), "tiny:Tiny:0.00:month:3".into());
+    })
+    .await;
+    let owner = person(&app, "lim@example.com").await;
+    let k = group(&app, &owner, json!({"name": "Tiny"})).await;
+    let code = k["referralCode"].as_str().unwrap().to_string();
+    let mut joiners = Vec::new();
+    for i in 0..4 {
+        joiners.push(person(&app, &format!("j{i}@example.com")).await);
+    }
+    let answers = futures::future::join_all(joiners.iter().map(|p| join(&app, p, &code))).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 200, 409, 409],
+        "the owner and two joiners fill the plan"
+    );
+    for r in answers.into_iter().filter(|r| r.status() == 409) {
+        problem(r, 409, "member_limit_reached").await;
+    }
+    let active = members(&app, &owner.token, k["id"].as_str().unwrap())
+        .await
+        .iter()
+        .filter(|m| m["status"] == "active")
+        .count();
+    assert_eq!(active, 3);
     app.stop().await;
 }

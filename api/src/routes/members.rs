@@ -4,6 +4,7 @@
 
 use crate::auth::BearerAuth;
 use crate::error::ApiError;
+use crate::idempotency;
 use crate::json::JsonBody;
 use crate::membership;
 use crate::routes::Tag;
@@ -16,7 +17,7 @@ use kttipay_db::{invitations, members, users};
 use kttipay_domain::ids::{KttiId, UserId};
 use kttipay_domain::membership::{self as rules, Role};
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
@@ -70,8 +71,9 @@ pub struct Invite {
     pub email: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize, Deserialize)]
 #[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct InvitationView {
     pub id: Uuid,
     pub email: String,
@@ -232,7 +234,8 @@ impl MembershipApi {
     /// Invite someone by email
     ///
     /// Owner or admin, or any member if the ktti allows. The address need not have
-    /// an account yet. 409 `already_invited` while an invitation is open.
+    /// an account yet. 409 `already_invited` while an invitation is open. Accepts
+    /// `Idempotency-Key`.
     #[oai(
         path = "/api/v2/ktties/:kttiId/invitations",
         method = "post",
@@ -243,6 +246,7 @@ impl MembershipApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
         body: JsonBody<Invite>,
     ) -> Result<Invited, ApiError> {
         let k = visible(&state, auth.0.user_id, id.0).await?;
@@ -250,7 +254,13 @@ impl MembershipApi {
         rules::may_invite(k.caller_role(), k.settings()).map_err(ApiError::denied)?;
         let email = kttipay_domain::user::email(&body.0.email)
             .map_err(|m| ApiError::invalid_field("validation_failed", "email", &m))?;
+        let scope = format!("ktti.invite:{}:{}", auth.0.user_id, k.id);
+        let fingerprint = idempotency::fingerprint("inviteMember", &email);
+        let key = key.0.as_deref();
         let mut tx = state.pool.begin().await?;
+        if let Some(first) = idempotency::begin::<InvitationView>(&mut tx, &scope, key, &fingerprint).await? {
+            return Ok(Invited::Created(Json(first)));
+        }
         if let Some(u) = users::find_by_email(&mut *tx, &email).await?
             && members::lock(&mut tx, KttiId(k.id), u.user_id())
                 .await?
@@ -267,13 +277,15 @@ impl MembershipApi {
         let row = invitations::lock(&mut tx, invitation)
             .await?
             .ok_or_else(|| ApiError::internal("invitation vanished"))?;
-        tx.commit().await?;
-        Ok(Invited::Created(Json(InvitationView {
+        let view = InvitationView {
             id: row.id,
             email: row.email,
             status: row.status,
             expires_at: row.expires_at,
-        })))
+        };
+        idempotency::finish(&mut tx, &scope, key, 201, &view).await?;
+        tx.commit().await?;
+        Ok(Invited::Created(Json(view)))
     }
 
     /// Accept an invitation

@@ -39,6 +39,17 @@ pub async fn list<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<Vec<Membe
     .await
 }
 
+/// Whether `user` is an active member of the ktti (a primary-key read).
+pub async fn is_active<'e>(db: impl PgExecutor<'e>, ktti: KttiId, user: UserId) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM ktti_members WHERE ktti_id = $1 AND user_id = $2 AND status = 'active')",
+    )
+    .bind(ktti.0)
+    .bind(user.0)
+    .fetch_one(db)
+    .await
+}
+
 /// One membership in any status, locked for a change in the caller's transaction.
 pub async fn lock(conn: &mut PgConnection, ktti: KttiId, user: UserId) -> Result<Option<MemberRow>, sqlx::Error> {
     sqlx::query_as(concat!(

@@ -10,7 +10,6 @@ use crate::state::AppState;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use kttipay_db::ktties;
 use kttipay_db::transactions::{self as txns, Cursor, TransactionRow, TxFilter};
 use kttipay_domain::Money;
 use kttipay_domain::ids::{KttiId, UserId};
@@ -214,12 +213,15 @@ pub(crate) async fn v3(
 }
 
 /// 404 unless the caller is a member of the ktti.
+/// The ktti, if the caller is an active member (a lighter check than reading the
+/// whole ktti: list routes need only the yes or no).
 async fn member_ktti(state: &AppState, user: UserId, id: Uuid) -> Result<KttiId, ApiError> {
     let ktti = KttiId(id);
-    ktties::find_for_member(&state.pool, user, ktti)
-        .await?
-        .map(|_| ktti)
-        .ok_or_else(|| ApiError::not_found("ktti_not_found", "No such ktti."))
+    if kttipay_db::members::is_active(&state.pool, ktti, user).await? {
+        Ok(ktti)
+    } else {
+        Err(ApiError::not_found("ktti_not_found", "No such ktti."))
+    }
 }
 
 /// Limits on what members write about a transaction.

@@ -501,6 +501,14 @@ async fn the_roles_table_holds_over_http() {
     )
     .await;
     problem(
+        put_member(&member, &member, json!({"canSpend": true})).await,
+        403,
+        "role_forbidden",
+    )
+    .await;
+    let own = put_member(&member, &member, json!({"nickname": "Emm"})).await;
+    assert_eq!(own.status(), 200, "anyone names themselves");
+    problem(
         put_member(&admin, &owner, json!({"nickname": "boss"})).await,
         403,
         "role_forbidden",

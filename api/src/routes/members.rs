@@ -437,7 +437,7 @@ impl MembershipApi {
     /// Update a membership
     ///
     /// Owner or admin: `role` (only the owner hands ownership over, becoming an
-    /// admin), `canSpend`, `nickname`.
+    /// admin), `canSpend`, `nickname`. Every member may set their own nickname.
     #[oai(
         path = "/api/v2/ktties/:kttiId/members/:userId",
         method = "put",
@@ -473,11 +473,15 @@ impl MembershipApi {
             .ok_or_else(|| ApiError::not_found("member_not_found", "No such member."))?;
         let target_role = Role::parse(&target.role).unwrap_or(Role::Member);
         let actor = k.caller_role();
-        match role {
-            Some(to) => rules::may_set_role(actor, target_role, to),
-            None => rules::may_manage(actor, target_role),
+        // Anyone may choose their own nickname; everything else follows the table.
+        let own_nickname_only = target_id == auth.0.user_id && role.is_none() && b.can_spend.is_none();
+        if !own_nickname_only {
+            match role {
+                Some(to) => rules::may_set_role(actor, target_role, to),
+                None => rules::may_manage(actor, target_role),
+            }
+            .map_err(ApiError::denied)?;
         }
-        .map_err(ApiError::denied)?;
         if target_role == Role::Owner && role.is_some_and(|r| r != Role::Owner) {
             return Err(ApiError::conflict(
                 "owner_role_fixed",

@@ -700,3 +700,43 @@ async fn the_plans_member_limit_holds_when_people_join_at_once() {
     assert_eq!(active, 3);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_from_someone_who_has_left_closes_when_decided() {
+    let app = TestApp::spawn().await;
+    let owner = person(&app, "boss@example.com").await;
+    let k = group(&app, &owner, json!({"name": "Club"})).await;
+    let id = k["id"].as_str().unwrap().to_string();
+    let kim = person(&app, "kim@example.com").await;
+    assert_eq!(
+        join(&app, &kim, k["referralCode"].as_str().unwrap()).await.status(),
+        200
+    );
+    assert_eq!(
+        app.post_auth(&format!("/api/v2/ktties/{id}/admin-requests"), &kim.token, json!({}))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        app.post_auth(&format!("/api/v2/ktties/{id}/leave"), &kim.token, json!({}))
+            .await
+            .status(),
+        204
+    );
+    let item = actions(&app, &owner.token).await.pop().expect("the request is waiting");
+    problem(
+        decide(
+            &app,
+            &owner.token,
+            item["uuid"].as_str().unwrap(),
+            json!({"decision": "approve"}),
+        )
+        .await,
+        409,
+        "member_gone",
+    )
+    .await;
+    assert!(actions(&app, &owner.token).await.is_empty(), "and it no longer asks");
+    app.stop().await;
+}

@@ -81,13 +81,24 @@ pub fn account_exists(first_name: &str, to: &str, public_url: &str) -> OutgoingE
     }
 }
 
+/// Percent-encodes a query value (RFC 3986: only unreserved characters stay), so an
+/// address like `a+b@x.com` survives the link.
+fn query_escape(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// An invitation to a ktti. Someone without an account is asked to sign up with
 /// this address, which links the invitation to them.
 pub fn invitation(inviter: &str, ktti_name: &str, to: &str, has_account: bool, public_url: &str) -> OutgoingEmail {
     let link = if has_account {
         format!("{public_url}/invitations")
     } else {
-        format!("{public_url}/register?email={to}")
+        format!("{public_url}/register?email={}", query_escape(to))
     };
     let greeting = "Hi,".to_string();
     let lines = vec![
@@ -119,6 +130,14 @@ pub fn invitation(inviter: &str, ktti_name: &str, to: &str, has_account: bool, p
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invitation_links_carry_the_address_encoded() {
+        let e = invitation("Pia Lee", "Bali <3", "a+b@x.com", false, "https://app");
+        assert!(e.text.contains("https://app/register?email=a%2Bb%40x.com"));
+        assert!(e.html.contains("Bali &lt;3"));
+        assert!(e.subject.contains("Pia Lee"));
+    }
 
     #[test]
     fn names_are_escaped_in_html_only() {

@@ -168,6 +168,9 @@ impl ActionsApi {
                     .await?
                     .is_some_and(|m| m.status == "active");
                 if !still {
+                    // Nothing left to decide: the item closes, and the caller hears why.
+                    actions::decide(&mut tx, item.uuid, "cancelled", me).await?;
+                    tx.commit().await?;
                     return Err(ApiError::conflict(
                         "member_gone",
                         "The requester is no longer a member.",

@@ -581,6 +581,8 @@ async fn every_route_rejects_bad_bodies_and_missing_tokens_and_changes_nothing()
         ("POST", "/api/v2/users/password-reset", false, "email"),
         ("PUT", "/api/v2/users/password", false, "token"),
         ("PUT", "/api/v2/settings/password", true, "currentPassword"),
+        ("POST", "/api/v2/devices/fcm-token", true, "deviceId"),
+        ("POST", "/api/v2/devices/app-details", true, "deviceId"),
     ];
     for (method, path, auth, field) in routes {
         let req = |body: &'static str| {

@@ -37,6 +37,7 @@ use routes::{
     auth::AuthApi,
     core::CoreApi,
     deposits::DepositsApi,
+    devices::DevicesApi,
     groups::KttiApi,
     kyc::KycApi,
     members::MembershipApi,
@@ -46,45 +47,23 @@ use routes::{
 };
 pub use state::{ApiConfig, AppState, SocialProvider};
 
+/// Every API struct, grouped (poem-openapi implements its trait for tuples of up to
+/// 16, and tuples of tuples): users, ktties, money and operations.
 type Apis = (
-    AuthApi,
-    UserApi,
-    KycApi,
-    SettingsApi,
-    CoreApi,
-    PersonalKttiApi,
-    KttiApi,
-    MembershipApi,
-    ActionsApi,
-    BankingApi,
-    TransactionsApi,
-    DepositsApi,
-    AdminApi,
-    ProviderApi,
-    ProviderMessagesApi,
-    OpsApi,
+    (AuthApi, UserApi, DevicesApi, KycApi, SettingsApi, CoreApi),
+    (PersonalKttiApi, KttiApi, MembershipApi, ActionsApi, BankingApi),
+    (TransactionsApi, DepositsApi),
+    (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
 );
 
 /// The OpenAPI service: every documented route.
 pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            AuthApi,
-            UserApi,
-            KycApi,
-            SettingsApi,
-            CoreApi,
-            PersonalKttiApi,
-            KttiApi,
-            MembershipApi,
-            ActionsApi,
-            BankingApi,
-            TransactionsApi,
-            DepositsApi,
-            AdminApi,
-            ProviderApi,
-            ProviderMessagesApi,
-            OpsApi,
+            (AuthApi, UserApi, DevicesApi, KycApi, SettingsApi, CoreApi),
+            (PersonalKttiApi, KttiApi, MembershipApi, ActionsApi, BankingApi),
+            (TransactionsApi, DepositsApi),
+            (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
         ),
         "KttiPay API",
         env!("CARGO_PKG_VERSION"),

@@ -2,7 +2,8 @@
 //! or transaction from its caller, so the caller decides what commits together.
 //!
 //! - [`setup`]: connect, create the database if missing, run migrations.
-//! - [`users`], [`sessions`], [`email_tokens`]: accounts and authentication.
+//! - [`users`], [`sessions`], [`email_tokens`]: accounts and authentication;
+//!   [`devices`]: push tokens and app details.
 //! - [`idempotency`]: stored responses for `Idempotency-Key` replays.
 //! - [`ktties`]: the pots themselves; [`members`]: memberships and remembered
 //!   sender accounts; [`invitations`]; [`actions`]: action items; [`cards`].
@@ -19,6 +20,7 @@
 
 pub mod actions;
 pub mod cards;
+pub mod devices;
 pub mod email_tokens;
 pub mod emails;
 pub mod idempotency;

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod core;
 pub mod deposits;
+pub mod devices;
 pub mod groups;
 pub mod ktties;
 pub mod kyc;

@@ -39,6 +39,7 @@ use routes::{
     deposits::DepositsApi,
     devices::DevicesApi,
     groups::KttiApi,
+    invitations::InvitationsApi,
     kyc::KycApi,
     members::MembershipApi,
     provider::{ProviderApi, ProviderMessagesApi},
@@ -51,7 +52,14 @@ pub use state::{ApiConfig, AppState, SocialProvider};
 /// 16, and tuples of tuples): users, ktties, money and operations.
 type Apis = (
     (AuthApi, UserApi, DevicesApi, KycApi, SettingsApi, CoreApi),
-    (PersonalKttiApi, KttiApi, MembershipApi, ActionsApi, BankingApi),
+    (
+        PersonalKttiApi,
+        KttiApi,
+        MembershipApi,
+        InvitationsApi,
+        ActionsApi,
+        BankingApi,
+    ),
     (TransactionsApi, DepositsApi),
     (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
 );
@@ -61,7 +69,14 @@ pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             (AuthApi, UserApi, DevicesApi, KycApi, SettingsApi, CoreApi),
-            (PersonalKttiApi, KttiApi, MembershipApi, ActionsApi, BankingApi),
+            (
+                PersonalKttiApi,
+                KttiApi,
+                MembershipApi,
+                InvitationsApi,
+                ActionsApi,
+                BankingApi,
+            ),
             (TransactionsApi, DepositsApi),
             (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
         ),

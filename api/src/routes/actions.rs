@@ -8,7 +8,7 @@ use crate::json::JsonBody;
 use crate::membership;
 use crate::routes::Tag;
 use crate::routes::deposits::assign;
-use crate::routes::members::decide_invitation;
+use crate::routes::invitations::decide_invitation;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use kttipay_db::actions::{self, ActionRow, Kind};

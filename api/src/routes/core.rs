@@ -4,7 +4,7 @@
 use crate::amount::Amount;
 use crate::error::ApiError;
 use crate::routes::Tag;
-use crate::routes::groups::INVITEES_MAX;
+use crate::routes::ktti_input::INVITEES_MAX;
 use crate::routes::ktties::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 use crate::state::AppState;
 use kttipay_domain::membership::{INVITATION_TTL_DAYS, NAME_MAX_CHARS, REFERRAL_CODE_CHARS};

@@ -1,14 +1,17 @@
-//! Listing and reading ktties, and creating and changing group ktties (v2, and v3 with plan, split proportions,
-//! invitees and settings). Creating one opens its provider group, account and the
-//! owner's card through a job; the ktti is `pendingSetup` until that is done.
+//! Listing and reading ktties, and creating and changing group ktties (v2, and v3
+//! with plan, split proportions, invitees and settings; the bodies and their rules
+//! are in [`super::ktti_input`]). Creating one opens its provider group, account and
+//! the owner's card through a job; the ktti is `pendingSetup` until that is done.
 
-use crate::amount::Amount;
 use crate::auth::BearerAuth;
 use crate::error::ApiError;
 use crate::idempotency;
 use crate::json::JsonBody;
 use crate::membership;
 use crate::routes::Tag;
+use crate::routes::ktti_input::{
+    CreateKtti, CreateKttiV3, Fields, INVITEES_MAX, UpdateKtti, UpdateKttiV3, changes, fields, proportion,
+};
 use crate::routes::ktties::{KttiPage, KttiView, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, not_found, visible};
 use crate::state::AppState;
 use kttipay_db::ktties::{self, GroupFields, KttiChanges, KttiFilter};
@@ -20,90 +23,10 @@ use kttipay_jobs::kinds::SetupKtti;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, OpenApi};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-/// Most invitees one create call takes.
-pub const INVITEES_MAX: usize = 50;
-/// Longest image key accepted (keys come from the upload route).
-pub const IMAGE_KEY_MAX_CHARS: usize = 200;
-/// Largest weight in a default split.
-pub const PROPORTION_MAX: u32 = 10_000;
-
-#[derive(Debug, Object, Deserialize, Serialize)]
-#[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
-pub struct CreateKtti {
-    pub name: String,
-    pub description: Option<String>,
-    pub purpose: Option<String>,
-    pub target_amount: Option<Amount>,
-    /// `YYYY-MM-DD`, today or later.
-    pub end_date: Option<String>,
-    pub image_key: Option<String>,
-}
-
-/// A member's weight in the default split, e.g. `"1"` or `"2.5"`.
-#[derive(Debug, Object, Deserialize, Serialize)]
-#[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
-pub struct Proportion {
-    pub user_id: Uuid,
-    pub value: String,
-}
-
-#[derive(Debug, Object, Deserialize, Serialize)]
-#[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
-pub struct CreateKttiV3 {
-    #[oai(flatten)]
-    #[serde(flatten)]
-    pub ktti: CreateKtti,
-    /// A plan code from `GET /api/v2/core/config`; the first plan when absent.
-    pub billing_plan: Option<String>,
-    /// For the creator and invitees who have accounts; everyone else weighs 1.
-    pub split_proportions: Option<Vec<Proportion>>,
-    /// Email addresses to invite.
-    pub invitees: Option<Vec<String>>,
-}
-
-#[derive(Debug, Object, Deserialize, Serialize)]
-#[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateKtti {
-    pub name: Option<String>,
-    /// An empty string clears it.
-    pub description: Option<String>,
-    /// An empty string clears it.
-    pub purpose: Option<String>,
-    pub target_amount: Option<Amount>,
-    pub end_date: Option<String>,
-    /// An empty string clears it.
-    pub image_key: Option<String>,
-}
-
-#[derive(Debug, Object, Deserialize, Serialize)]
-#[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
-pub struct SettingsPatch {
-    pub members_can_spend: Option<bool>,
-    pub members_can_invite: Option<bool>,
-    pub approval_required_to_join: Option<bool>,
-}
-
-#[derive(Debug, Object, Deserialize, Serialize)]
-#[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateKttiV3 {
-    #[oai(flatten)]
-    #[serde(flatten)]
-    pub ktti: UpdateKtti,
-    pub settings: Option<SettingsPatch>,
-    /// `true` replaces the referral code; the old one stops working.
-    pub rotate_referral_code: Option<bool>,
-}
 
 #[derive(Serialize, Deserialize)]
 struct CreatedId {
@@ -115,68 +38,6 @@ pub enum Created {
     /// Created; its account and card are being opened (`pendingSetup`).
     #[oai(status = 201)]
     Ktti(Json<KttiView>),
-}
-
-fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().date_naive()
-}
-
-fn image_key(raw: &str) -> Result<String, String> {
-    let k = raw.trim();
-    if k.chars().count() > IMAGE_KEY_MAX_CHARS || k.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!(
-            "must be an upload key of at most {IMAGE_KEY_MAX_CHARS} characters"
-        ));
-    }
-    Ok(k.to_string())
-}
-
-fn proportion(raw: &str) -> Result<Decimal, String> {
-    let d: Decimal = raw
-        .trim()
-        .parse()
-        .map_err(|_| "must be a decimal like \"1\" or \"2.5\"".to_string())?;
-    if d <= Decimal::ZERO || d > Decimal::from(PROPORTION_MAX) || d.normalize().scale() > 2 {
-        return Err(format!(
-            "must be more than 0 and at most {PROPORTION_MAX}, with at most two decimals"
-        ));
-    }
-    Ok(d)
-}
-
-/// The descriptive fields every version shares, validated.
-struct Fields {
-    name: String,
-    description: Option<String>,
-    purpose: Option<String>,
-    target_amount: Option<Decimal>,
-    end_date: Option<chrono::NaiveDate>,
-    image_key: Option<String>,
-}
-
-fn fields(
-    v: &mut Validation,
-    name: &str,
-    description: Option<&str>,
-    purpose: Option<&str>,
-    target: Option<Amount>,
-    end: Option<&str>,
-    image: Option<&str>,
-) -> Option<Fields> {
-    let name = v.check("name", rules::name(name));
-    let description = v.check_opt("description", description, rules::description);
-    let purpose = v.check_opt("purpose", purpose, rules::purpose);
-    let target = v.check_opt("targetAmount", target, |a| rules::target_amount(a.0));
-    let end = v.check_opt("endDate", end, |d| rules::end_date(d, today()));
-    let image = v.check_opt("imageKey", image, image_key);
-    Some(Fields {
-        name: name?,
-        description: description?.filter(|d| !d.is_empty()),
-        purpose: purpose?.filter(|p| !p.is_empty()),
-        target_amount: target?.map(|m| m.as_decimal()),
-        end_date: end?,
-        image_key: image?.filter(|k| !k.is_empty()),
-    })
 }
 
 /// Creates the ktti, its owner membership, invitations and setup job in one
@@ -571,36 +432,4 @@ impl KttiApi {
         }
         apply_update(&state, auth.0.user_id, id.0, changes).await
     }
-}
-
-/// Validates PATCH fields into changes; an empty string clears a text field.
-fn changes(u: UpdateKtti) -> Result<KttiChanges, ApiError> {
-    let UpdateKtti {
-        name,
-        description,
-        purpose,
-        target_amount: target,
-        end_date: end,
-        image_key: image,
-    } = u;
-    let mut v = Validation::new();
-    // Absent: leave alone; empty: clear; otherwise set.
-    let clearable = |r: Option<Option<String>>| r.flatten().map(|s| (!s.is_empty()).then_some(s));
-    let c = KttiChanges {
-        name: v.check_opt("name", name.as_deref(), rules::name).flatten(),
-        description: clearable(v.check_opt("description", description.as_deref(), rules::description)),
-        purpose: clearable(v.check_opt("purpose", purpose.as_deref(), rules::purpose)),
-        target_amount: v
-            .check_opt("targetAmount", target, |a| rules::target_amount(a.0))
-            .flatten()
-            .map(|m| Some(m.as_decimal())),
-        end_date: v
-            .check_opt("endDate", end.as_deref(), |d| rules::end_date(d, today()))
-            .flatten()
-            .map(Some),
-        image_key: clearable(v.check_opt("imageKey", image.as_deref(), image_key)),
-        ..Default::default()
-    };
-    v.finish().map_err(ApiError::invalid)?;
-    Ok(c)
 }

@@ -1,23 +1,22 @@
-//! Membership: the member list, invitations (invite, accept, reject), joining by
-//! referral code, leaving, changing and removing members, and admin requests.
+//! Membership: the member list, leaving, changing and removing members, and admin
+//! requests. (Invitations and joining are in [`super::invitations`].)
 //! Every rule of who may do what is in `domain::membership`.
 
 use crate::auth::BearerAuth;
 use crate::error::ApiError;
-use crate::idempotency;
 use crate::json::JsonBody;
 use crate::membership;
 use crate::routes::Tag;
-use crate::routes::ktties::{KttiView, visible};
+use crate::routes::ktties::visible;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use kttipay_db::actions::{self, Audience, Kind, NewAction};
-use kttipay_db::ktties::{self, KttiRow};
-use kttipay_db::{invitations, members, users};
+use kttipay_db::ktties::KttiRow;
+use kttipay_db::{invitations, members};
 use kttipay_domain::ids::{KttiId, UserId};
 use kttipay_domain::membership::{self as rules, Role};
 use poem::web::Data;
-use poem_openapi::param::{Header, Path};
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
@@ -67,31 +66,6 @@ pub struct MemberList {
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
-pub struct Invite {
-    pub email: String,
-}
-
-#[derive(Debug, Object, serde::Serialize, Deserialize)]
-#[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
-pub struct InvitationView {
-    pub id: Uuid,
-    pub email: String,
-    /// `pending`.
-    pub status: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Object, Deserialize)]
-#[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
-pub struct Join {
-    pub referral_code: String,
-}
-
-#[derive(Debug, Object, Deserialize)]
-#[oai(rename_all = "camelCase")]
-#[serde(rename_all = "camelCase")]
 pub struct MemberUpdate {
     pub role: Option<String>,
     pub can_spend: Option<bool>,
@@ -110,23 +84,6 @@ pub struct AdminRequest {
 pub const ADMIN_REQUEST_MESSAGE_MAX_CHARS: usize = 500;
 
 #[derive(ApiResponse)]
-pub enum Invited {
-    /// Invited; the email is on its way.
-    #[oai(status = 201)]
-    Created(Json<InvitationView>),
-}
-
-#[derive(ApiResponse)]
-pub enum Joined {
-    /// Joined: the caller is now a member.
-    #[oai(status = 200)]
-    Member(Json<Box<KttiView>>),
-    /// The ktti requires approval: an owner or admin decides (an action item).
-    #[oai(status = 202)]
-    AwaitingApproval,
-}
-
-#[derive(ApiResponse)]
 pub enum Done {
     #[oai(status = 204)]
     NoContent,
@@ -139,56 +96,13 @@ pub enum Requested {
     Accepted,
 }
 
-fn group_only(k: &KttiRow) -> Result<(), ApiError> {
+pub(crate) fn group_only(k: &KttiRow) -> Result<(), ApiError> {
     if k.kind == "personal" {
         return Err(ApiError::conflict(
             "personal_ktti",
             "A personal ktti has no other members.",
         ));
     }
-    Ok(())
-}
-
-/// The caller must have a verified identity to hold a card on a ktti.
-async fn require_verified(state: &AppState, user: UserId) -> Result<(), ApiError> {
-    let me = users::find(&state.pool, user)
-        .await?
-        .ok_or_else(|| ApiError::internal("caller vanished"))?;
-    if me.kyc_status != "verified" {
-        return Err(ApiError::conflict(
-            "kyc_required",
-            "Verify your identity first: members hold a card on the ktti's account.",
-        ));
-    }
-    Ok(())
-}
-
-/// Accepts (admits the caller) or rejects the caller's open invitation to `ktti`.
-pub async fn decide_invitation(
-    state: &AppState,
-    conn: &mut kttipay_db::PgConnection,
-    user: UserId,
-    invitation: &invitations::InvitationRow,
-    accept: bool,
-) -> Result<(), ApiError> {
-    if invitation.is_expired(Utc::now()) {
-        invitations::decide(conn, invitation.id, "expired").await?;
-        actions::close_invitation(conn, invitation.id, "cancelled").await?;
-        return Err(ApiError::conflict("invitation_expired", "This invitation has expired."));
-    }
-    if accept {
-        membership::admit(
-            state,
-            conn,
-            KttiId(invitation.ktti_id),
-            user,
-            invitation.split_proportion,
-        )
-        .await?;
-    }
-    let status = if accept { "accepted" } else { "rejected" };
-    invitations::decide(conn, invitation.id, status).await?;
-    actions::close_invitation(conn, invitation.id, if accept { "approved" } else { "rejected" }).await?;
     Ok(())
 }
 
@@ -229,190 +143,6 @@ impl MembershipApi {
         }));
         items.extend(former.into_iter().map(Into::into));
         Ok(Json(MemberList { items }))
-    }
-
-    /// Invite someone by email
-    ///
-    /// Owner or admin, or any member if the ktti allows. The address need not have
-    /// an account yet. 409 `already_invited` while an invitation is open. Accepts
-    /// `Idempotency-Key`.
-    #[oai(
-        path = "/api/v2/ktties/:kttiId/invitations",
-        method = "post",
-        operation_id = "inviteMember"
-    )]
-    async fn invite(
-        &self,
-        state: Data<&AppState>,
-        auth: BearerAuth,
-        #[oai(name = "kttiId")] id: Path<Uuid>,
-        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
-        body: JsonBody<Invite>,
-    ) -> Result<Invited, ApiError> {
-        let k = visible(&state, auth.0.user_id, id.0).await?;
-        group_only(&k)?;
-        rules::may_invite(k.caller_role(), k.settings()).map_err(ApiError::denied)?;
-        let email = kttipay_domain::user::email(&body.0.email)
-            .map_err(|m| ApiError::invalid_field("validation_failed", "email", &m))?;
-        let scope = format!("ktti.invite:{}:{}", auth.0.user_id, k.id);
-        let fingerprint = idempotency::fingerprint("inviteMember", &email);
-        let key = key.0.as_deref();
-        let mut tx = state.pool.begin().await?;
-        if let Some(first) = idempotency::begin::<InvitationView>(&mut tx, &scope, key, &fingerprint).await? {
-            return Ok(Invited::Created(Json(first)));
-        }
-        if let Some(u) = users::find_by_email(&mut *tx, &email).await?
-            && members::lock(&mut tx, KttiId(k.id), u.user_id())
-                .await?
-                .is_some_and(|m| m.status == "active")
-        {
-            return Err(ApiError::conflict("already_member", "That person is already a member."));
-        }
-        let Some(invitation) = membership::invite(&mut tx, &k, auth.0.user_id, &email, None).await? else {
-            return Err(ApiError::conflict(
-                "already_invited",
-                "That address already has an open invitation.",
-            ));
-        };
-        let row = invitations::lock(&mut tx, invitation)
-            .await?
-            .ok_or_else(|| ApiError::internal("invitation vanished"))?;
-        let view = InvitationView {
-            id: row.id,
-            email: row.email,
-            status: row.status,
-            expires_at: row.expires_at,
-        };
-        idempotency::finish(&mut tx, &scope, key, 201, &view).await?;
-        tx.commit().await?;
-        Ok(Invited::Created(Json(view)))
-    }
-
-    /// Accept an invitation
-    ///
-    /// 404 without an open invitation; 409 `invitation_expired` after it lapsed;
-    /// 409 `kyc_required` before the caller's identity is verified.
-    #[oai(
-        path = "/api/v2/ktties/:kttiId/invitations/accept",
-        method = "post",
-        operation_id = "acceptInvitation"
-    )]
-    async fn accept(
-        &self,
-        state: Data<&AppState>,
-        auth: BearerAuth,
-        #[oai(name = "kttiId")] id: Path<Uuid>,
-    ) -> Result<Json<KttiView>, ApiError> {
-        let me = auth.0.user_id;
-        require_verified(&state, me).await?;
-        let mut tx = state.pool.begin().await?;
-        let invitation = invitations::lock_pending_for(&mut tx, KttiId(id.0), me)
-            .await?
-            .ok_or_else(no_invitation)?;
-        if let Err(e) = decide_invitation(&state, &mut tx, me, &invitation, true).await {
-            // An expiry is recorded even though the request fails.
-            if e.code == "invitation_expired" {
-                tx.commit().await?;
-            }
-            return Err(e);
-        }
-        let view = ktties::find_for_member(&mut *tx, me, KttiId(id.0))
-            .await?
-            .ok_or_else(|| ApiError::internal("joined ktti not visible"))?;
-        tx.commit().await?;
-        Ok(Json(view.into()))
-    }
-
-    /// Reject an invitation
-    #[oai(
-        path = "/api/v2/ktties/:kttiId/invitations/reject",
-        method = "post",
-        operation_id = "rejectInvitation"
-    )]
-    async fn reject(
-        &self,
-        state: Data<&AppState>,
-        auth: BearerAuth,
-        #[oai(name = "kttiId")] id: Path<Uuid>,
-    ) -> Result<Done, ApiError> {
-        let me = auth.0.user_id;
-        let mut tx = state.pool.begin().await?;
-        let invitation = invitations::lock_pending_for(&mut tx, KttiId(id.0), me)
-            .await?
-            .ok_or_else(no_invitation)?;
-        let result = decide_invitation(&state, &mut tx, me, &invitation, false).await;
-        tx.commit().await?;
-        result.map(|()| Done::NoContent)
-    }
-
-    /// Join a ktti with its referral code
-    ///
-    /// 200 with the ktti when joined; 202 when the ktti requires approval (its
-    /// owner and admins get an action item). Rate limited per user and address.
-    #[oai(path = "/api/v2/ktties/join", method = "post", operation_id = "joinKtti")]
-    async fn join(
-        &self,
-        state: Data<&AppState>,
-        auth: BearerAuth,
-        req: &poem::Request,
-        body: JsonBody<Join>,
-    ) -> Result<Joined, ApiError> {
-        let me = auth.0.user_id;
-        state.join_limiter.check(
-            &me.to_string(),
-            &crate::routes::client_ip(req, state.config.trust_forwarded_for),
-        )?;
-        let code = rules::normalize_code(&body.0.referral_code);
-        if code.len() != rules::REFERRAL_CODE_CHARS {
-            return Err(ApiError::invalid_field(
-                "validation_failed",
-                "referralCode",
-                &format!("must be {} characters", rules::REFERRAL_CODE_CHARS),
-            ));
-        }
-        let (ktti, _status, approval) = ktties::by_referral_code(&state.pool, &code)
-            .await?
-            .ok_or_else(|| ApiError::not_found("referral_code_not_found", "No ktti has that referral code."))?;
-        let ktti = KttiId(ktti);
-        require_verified(&state, me).await?;
-        let mut tx = state.pool.begin().await?;
-        if members::lock(&mut tx, ktti, me)
-            .await?
-            .is_some_and(|m| m.status == "active")
-        {
-            return Err(ApiError::conflict("already_member", "You are already a member."));
-        }
-        if approval {
-            let name = ktties::name_of(&mut *tx, ktti).await?;
-            let me_row = users::find(&mut *tx, me)
-                .await?
-                .ok_or_else(|| ApiError::internal("caller vanished"))?;
-            actions::create(
-                &mut tx,
-                &NewAction {
-                    kind: Kind::JoinApproval,
-                    ktti,
-                    audience: Audience::Managers,
-                    subject: Some(me),
-                    invitation: None,
-                    transaction: None,
-                    payload: json!({
-                        "kttiName": name,
-                        "firstName": me_row.first_name,
-                        "lastName": me_row.last_name,
-                    }),
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(Joined::AwaitingApproval);
-        }
-        membership::admit(&state, &mut tx, ktti, me, None).await?;
-        let view = ktties::find_for_member(&mut *tx, me, ktti)
-            .await?
-            .ok_or_else(|| ApiError::internal("joined ktti not visible"))?;
-        tx.commit().await?;
-        Ok(Joined::Member(Json(Box::new(view.into()))))
     }
 
     /// Leave a ktti
@@ -612,8 +342,4 @@ impl MembershipApi {
         tx.commit().await?;
         Ok(Requested::Accepted)
     }
-}
-
-fn no_invitation() -> ApiError {
-    ApiError::not_found("invitation_not_found", "You have no open invitation to this ktti.")
 }

@@ -7,6 +7,8 @@ pub mod core;
 pub mod deposits;
 pub mod devices;
 pub mod groups;
+pub mod invitations;
+pub mod ktti_input;
 pub mod ktties;
 pub mod kyc;
 pub mod members;

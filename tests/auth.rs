@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{PASSWORD, TestApp, problem, registration};
+use common::{PASSWORD, TestApp, error_fields, problem, registration};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -110,12 +110,7 @@ async fn bad_registrations_are_refused_and_change_nothing() {
         "validation_failed",
     )
     .await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, ["email", "firstName", "phone", "dateOfBirth"]);
 
     let no_type = app

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestApp, problem};
+use common::{TestApp, error_fields, problem};
 use serde_json::json;
 
 #[tokio::test]
@@ -79,12 +79,7 @@ async fn devices_save_tokens_and_details_and_a_token_follows_its_phone() {
         "validation_failed",
     )
     .await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, ["deviceId", "token", "platform"]);
     let body = problem(
         app.post_auth(

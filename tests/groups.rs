@@ -4,7 +4,7 @@
 mod common;
 
 use common::group::{active, group, members, person};
-use common::{TestApp, problem};
+use common::{TestApp, error_fields, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -31,12 +31,7 @@ async fn a_group_ktti_is_set_up_at_the_bank_and_seen_only_by_members() {
         "validation_failed",
     )
     .await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, ["name", "targetAmount", "endDate", "imageKey"]);
     let bad_plan =
         json!({"name": "Trip", "billingPlan": "platinum", "invitees": ["not-an-email", "owner@example.com"]});
@@ -46,12 +41,7 @@ async fn a_group_ktti_is_set_up_at_the_bank_and_seen_only_by_members() {
         "validation_failed",
     )
     .await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(fields, ["billingPlan", "invitees[0]", "invitees[1]"]);
     let body = problem(
         app.post_auth("/api/v3/ktties", &owner.token, json!({"billingPlan": "free"}))

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestApp, problem};
+use common::{TestApp, error_fields, problem};
 use kttipay_providers::shaype::webhook;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -131,12 +131,7 @@ async fn bad_kyc_submissions_name_every_field_and_change_nothing() {
         "validation_failed",
     )
     .await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&body);
     assert_eq!(
         fields,
         [

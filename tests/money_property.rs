@@ -5,6 +5,7 @@
 mod common;
 
 use common::TestApp;
+use common::pot::{pot, sandbox_raw};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -28,40 +29,10 @@ impl XorShift {
 
 async fn run_sequence(seed: u64, operations: usize) {
     let app = TestApp::spawn().await;
-    let (t, k) = app.verified_with_ktti(&format!("prop{seed}@example.com")).await;
-    let id = k["id"].as_str().unwrap().to_string();
-    let banking: Value = app
-        .get_auth(&format!("/api/v2/ktties/{id}/banking"), &t.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let card: Value = app
-        .get_auth(&format!("/api/v2/ktties/{id}/card"), &t.access_token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let (bsb, number, account) = (
-        banking["bsb"].as_str().unwrap().to_string(),
-        banking["accountNumber"].as_str().unwrap().to_string(),
-        banking["providerAccountId"].as_str().unwrap().to_string(),
-    );
-    let token = card["cardToken"].as_str().unwrap().to_string();
+    let p = pot(&app, &format!("prop{seed}@example.com")).await;
+    let (id, bsb, number, account, token) = (&p.id, &p.bsb, &p.account, &p.provider_account, &p.card_token);
     let mut rng = XorShift(seed);
-    let post = |path: &'static str, raw: String| {
-        let app = &app;
-        async move {
-            app.client
-                .post(format!("{}{path}", app.shaype_base_url))
-                .bearer_auth(&app.config.shaype_api_token)
-                .header("content-type", "application/json")
-                .body(raw)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
+    let post = |path: &'static str, raw: String| sandbox_raw(&app, path, raw);
     // Authorised holds not yet reversed, so a later step can reverse one.
     let mut open_holds: Vec<String> = Vec::new();
     for op in 0..operations {
@@ -161,7 +132,7 @@ async fn run_sequence(seed: u64, operations: usize) {
         .await
         .unwrap();
     let ours: Value = app
-        .get_auth(&format!("/api/v2/ktties/{id}"), &t.access_token)
+        .get_auth(&format!("/api/v2/ktties/{id}"), &p.token)
         .await
         .json()
         .await

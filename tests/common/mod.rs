@@ -376,6 +376,16 @@ pub fn registration(email: &str) -> Value {
     })
 }
 
+/// The fields a 422 problem names, in order.
+pub fn error_fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .expect("a validation problem lists its errors")
+        .iter()
+        .map(|e| e["field"].as_str().expect("each error names its field"))
+        .collect()
+}
+
 /// Asserts a problem+json response and returns its body.
 pub async fn problem(resp: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(resp.status().as_u16(), status, "unexpected status");

@@ -43,6 +43,23 @@ async fn a_group_ktti_is_set_up_at_the_bank_and_seen_only_by_members() {
     .await;
     let fields = error_fields(&body);
     assert_eq!(fields, ["billingPlan", "invitees[0]", "invitees[1]"]);
+    let crowd: Vec<String> = (0..51).map(|i| format!("p{i}@example.com")).collect();
+    let body = problem(
+        app.post_auth(
+            "/api/v3/ktties",
+            &owner.token,
+            json!({"name": "Crowd", "invitees": crowd}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        error_fields(&body),
+        ["invitees"],
+        "more than 50 are refused before any lookup"
+    );
     let body = problem(
         app.post_auth("/api/v3/ktties", &owner.token, json!({"billingPlan": "free"}))
             .await,

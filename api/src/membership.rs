@@ -7,25 +7,25 @@ use crate::state::AppState;
 use chrono::Utc;
 use kttipay_db::actions::{self, Audience, Kind, NewAction};
 use kttipay_db::ktties::KttiRow;
-use kttipay_db::{PgConnection, invitations, jobs, members, users};
+use kttipay_db::{PgConnection, invitations, jobs, members};
 use kttipay_domain::ids::{KttiId, UserId, deposit_reference};
 use kttipay_domain::membership::INVITATION_TTL_DAYS;
 use kttipay_jobs::kinds::{AddMemberAtBank, RemoveMemberAtBank, SendInvitation};
 use serde_json::json;
 use uuid::Uuid;
 
-/// Invites `email` (normalised) to the ktti: an invitation, an action item if the
-/// address has an account, and the email. `None` when one is already open.
+/// Invites `email` (normalised; `invitee` is its account, which the caller has
+/// already looked up) to the ktti: an invitation, an action item if the address has
+/// an account, and the email. `None` when one is already open.
 pub async fn invite(
     conn: &mut PgConnection,
     ktti: &KttiRow,
     inviter: UserId,
     email: &str,
+    invitee_id: Option<UserId>,
     split_proportion: Option<rust_decimal::Decimal>,
 ) -> Result<Option<Uuid>, ApiError> {
-    let invitee = users::find_by_email(&mut *conn, email).await?;
     let expires = Utc::now() + chrono::Duration::days(INVITATION_TTL_DAYS);
-    let invitee_id = invitee.as_ref().map(|u| u.user_id());
     let Some(id) = invitations::create(
         conn,
         KttiId(ktti.id),

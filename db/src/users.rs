@@ -71,6 +71,19 @@ pub async fn insert(conn: &mut PgConnection, new: &NewUser<'_>) -> Result<Option
         .await
 }
 
+/// The accounts among `emails`: (email, id) for each address that has one.
+pub async fn ids_by_email<'e>(
+    db: impl PgExecutor<'e>,
+    emails: &[String],
+) -> Result<Vec<(String, UserId)>, sqlx::Error> {
+    let rows: Vec<(String, Uuid)> =
+        sqlx::query_as("SELECT email::text, id FROM users WHERE email = ANY($1::text[]::citext[])")
+            .bind(emails)
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().map(|(e, id)| (e, UserId(id))).collect())
+}
+
 pub async fn find_by_email<'e>(db: impl PgExecutor<'e>, email: &str) -> Result<Option<User>, sqlx::Error> {
     let sql = concat!("SELECT ", columns!(), " FROM users WHERE email = $1");
     sqlx::query_as(sql).bind(email).fetch_optional(db).await

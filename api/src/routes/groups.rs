@@ -47,8 +47,8 @@ struct NewGroup {
     billing_plan: String,
     /// The creator's own weight in the default split.
     own_proportion: Option<Decimal>,
-    /// (email, weight once they join)
-    invitees: Vec<(String, Option<Decimal>)>,
+    /// (email, its account if any, weight once they join)
+    invitees: Vec<(String, Option<UserId>, Option<Decimal>)>,
 }
 
 async fn create_group(
@@ -105,8 +105,8 @@ async fn create_group(
     }
     jobs::enqueue(&mut tx, &SetupKtti { ktti_id: ktti.0 }).await?;
     let row = read(&mut tx, user, ktti).await?;
-    for (email, weight) in &g.invitees {
-        membership::invite(&mut tx, &row, user, email, *weight).await?;
+    for (email, account, weight) in &g.invitees {
+        membership::invite(&mut tx, &row, user, email, *account, *weight).await?;
     }
     let view: KttiView = read(&mut tx, user, ktti).await?.into();
     idempotency::finish(&mut tx, &scope, key, 201, &CreatedId { id: ktti.0 }).await?;
@@ -304,22 +304,36 @@ impl KttiApi {
         let caller = users::find(&state.pool, me)
             .await?
             .ok_or_else(|| ApiError::internal("caller vanished"))?;
-        let mut invitees: Vec<(String, Option<UserId>)> = Vec::new();
-        for (i, raw) in b.invitees.iter().flatten().enumerate() {
-            let field = format!("invitees[{i}]");
-            let Some(email) = v.check(&field, kttipay_domain::user::email(raw)) else {
-                continue;
-            };
-            if email.eq_ignore_ascii_case(&caller.email) {
-                v.check::<()>(&field, Err("you are the creator; invite others".into()));
-            } else if !invitees.iter().any(|(e, _)| e.eq_ignore_ascii_case(&email)) {
-                let user = users::find_by_email(&state.pool, &email).await?.map(|u| u.user_id());
-                invitees.push((email, user));
+        let raw_invitees = b.invitees.as_deref().unwrap_or_default();
+        let mut emails: Vec<String> = Vec::new();
+        if raw_invitees.len() > INVITEES_MAX {
+            // Refused before any of them is looked up.
+            v.check::<()>("invitees", Err(format!("at most {INVITEES_MAX} at once")));
+        } else {
+            for (i, raw) in raw_invitees.iter().enumerate() {
+                let field = format!("invitees[{i}]");
+                let Some(email) = v.check(&field, kttipay_domain::user::email(raw)) else {
+                    continue;
+                };
+                if email.eq_ignore_ascii_case(&caller.email) {
+                    v.check::<()>(&field, Err("you are the creator; invite others".into()));
+                } else if !emails.iter().any(|e| e.eq_ignore_ascii_case(&email)) {
+                    emails.push(email);
+                }
             }
         }
-        if invitees.len() > INVITEES_MAX {
-            v.check::<()>("invitees", Err(format!("at most {INVITEES_MAX} at once")));
-        }
+        // Their accounts, in one query.
+        let accounts = users::ids_by_email(&state.pool, &emails).await?;
+        let invitees: Vec<(String, Option<UserId>)> = emails
+            .into_iter()
+            .map(|e| {
+                let id = accounts
+                    .iter()
+                    .find(|(a, _)| a.eq_ignore_ascii_case(&e))
+                    .map(|(_, id)| *id);
+                (e, id)
+            })
+            .collect();
         if let Some(p) = plan
             && invitees.len() + 1 > p.member_limit as usize
         {
@@ -359,7 +373,7 @@ impl KttiApi {
                 .into_iter()
                 .map(|(email, user)| {
                     let w = user.and_then(|u| weights.iter().find(|(x, _)| *x == u).map(|(_, w)| *w));
-                    (email, w)
+                    (email, user, w)
                 })
                 .collect(),
         };

@@ -143,14 +143,15 @@ impl InvitationsApi {
         if let Some(first) = idempotency::begin::<InvitationView>(&mut tx, &scope, key, &fingerprint).await? {
             return Ok(Invited::Created(Json(first)));
         }
-        if let Some(u) = users::find_by_email(&mut *tx, &email).await?
-            && members::lock(&mut tx, KttiId(k.id), u.user_id())
+        let invitee = users::find_by_email(&mut *tx, &email).await?.map(|u| u.user_id());
+        if let Some(u) = invitee
+            && members::lock(&mut tx, KttiId(k.id), u)
                 .await?
                 .is_some_and(|m| m.status == "active")
         {
             return Err(ApiError::conflict("already_member", "That person is already a member."));
         }
-        let Some(invitation) = membership::invite(&mut tx, &k, auth.0.user_id, &email, None).await? else {
+        let Some(invitation) = membership::invite(&mut tx, &k, auth.0.user_id, &email, invitee, None).await? else {
             return Err(ApiError::conflict(
                 "already_invited",
                 "That address already has an open invitation.",

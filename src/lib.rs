@@ -6,6 +6,7 @@
 //!   them gracefully.
 
 pub mod config;
+pub mod reconcile;
 pub mod runtime;
 
 pub use config::Config;

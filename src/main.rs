@@ -52,7 +52,11 @@ enum AdminCommand {
     /// Grant platform-admin rights to the user with this email.
     Promote { email: String },
     /// Recompute every balance from the journal and report any difference (exit 1).
-    VerifyLedger,
+    VerifyLedger {
+        /// Also compare every account's balances with the provider's (needs SHAYPE_BASE_URL).
+        #[arg(long)]
+        against_provider: bool,
+    },
 }
 
 #[tokio::main]
@@ -143,11 +147,13 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Admin {
-            command: AdminCommand::VerifyLedger,
+            command: AdminCommand::VerifyLedger { against_provider },
         } => {
             let pool = kttipay_db::connect(&config.database_url, 1).await?;
             let mut conn = pool.acquire().await?;
             let report = kttipay_db::ledger::verify(&mut conn).await?;
+            // The pool has one connection: give it back for the provider check.
+            drop(conn);
             println!(
                 "checked {} ktties and {} journal entries; ledger sum {}",
                 report.kttis_checked, report.entries_checked, report.ledger_sum
@@ -161,15 +167,47 @@ async fn main() -> anyhow::Result<()> {
             for e in &report.unbalanced_entries {
                 println!("UNBALANCED entry {e}");
             }
-            if report.is_sound() {
+            let mut sound = report.is_sound();
+            if sound {
                 println!("the ledger is sound");
-                Ok(())
-            } else {
+            }
+            if against_provider {
+                sound &= verify_against_provider(&config, &pool).await?;
+            }
+            if !sound {
                 std::process::exit(1)
             }
+            Ok(())
         }
         Command::Openapi => unreachable!("handled before configuration"),
     }
+}
+
+/// Compares our balances with the provider's; whether they all agree.
+async fn verify_against_provider(config: &Config, pool: &kttipay_db::PgPool) -> anyhow::Result<bool> {
+    let Some(url) = config.shaype_base_url.as_deref() else {
+        eprintln!("kttipay: --against-provider needs SHAYPE_BASE_URL (the provider to compare with)");
+        std::process::exit(2);
+    };
+    let bank = kttipay_providers::shaype::client::ShaypeClient::new(url, &config.shaype_api_token)
+        .map_err(anyhow::Error::msg)?;
+    let report = kttipay::reconcile::against_provider(pool, &bank).await?;
+    println!("compared {} accounts with the provider", report.accounts_checked);
+    for d in &report.differences {
+        println!(
+            "PROVIDER DIFFERENCE ktti {} account {}: ours total {} available {}, provider total {} available {}",
+            d.ktti,
+            d.account,
+            d.ours.total(),
+            d.ours.available,
+            d.bank.total.map_or("?".into(), |m| m.to_string()),
+            d.bank.available.map_or("?".into(), |m| m.to_string()),
+        );
+    }
+    if report.differences.is_empty() {
+        println!("every account agrees with the provider");
+    }
+    Ok(report.differences.is_empty())
 }
 
 /// Runs until SIGINT or SIGTERM, then stops gracefully.

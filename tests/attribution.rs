@@ -287,3 +287,135 @@ async fn deposits_are_attributed_in_order_or_left_for_an_admin() {
     app.drain_all().await;
     app.stop().await;
 }
+
+/// Who the ktti remembers a sender account for, straight from the database.
+async fn remembered(app: &TestApp, account: &str) -> Option<String> {
+    sqlx::query_scalar::<_, uuid::Uuid>("SELECT user_id FROM sender_accounts WHERE account_number = $1")
+        .bind(account)
+        .fetch_optional(&app.pool)
+        .await
+        .unwrap()
+        .map(|u| u.to_string())
+}
+
+async fn put_assignee(app: &TestApp, p: &Person, deposit: &str, to: &str) -> reqwest::Response {
+    app.send(
+        Method::PUT,
+        &format!("/api/v2/transactions/{deposit}/assignee"),
+        &p.token,
+        Some(json!({ "assigneeId": to })),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_member_cannot_take_a_deposit_that_is_someone_elses() {
+    let app = TestApp::spawn().await;
+    let owner = person(&app, "owner@example.com").await;
+    let sam = person(&app, "sam@example.com").await;
+    let kim = person(&app, "kim@example.com").await;
+    let k = group(&app, &owner, json!({"name": "Flat"})).await;
+    let id = k["id"].as_str().unwrap().to_string();
+    for p in [&sam, &kim] {
+        assert_eq!(join(&app, p, k["referralCode"].as_str().unwrap()).await.status(), 200);
+    }
+    let bank = banking(&app, &owner, &id).await;
+    let sams_bank = Sender {
+        name: "UNKNOWN PERSON",
+        bsb: "062-000",
+        account: "77770001",
+        reference: "",
+    };
+    pay_in(&app, &bank, "25.00", "c1", &sams_bank).await;
+    let dep = deposit(&app, &owner.token, &id, "25.00").await;
+    let dep_id = dep["id"].as_str().unwrap().to_string();
+    assert!(dep["assigneeId"].is_null());
+
+    // Sam claims the unassigned deposit: theirs, and the account is remembered.
+    assert_eq!(put_assignee(&app, &sam, &dep_id, &sam.id).await.status(), 200);
+    assert_eq!(remembered(&app, "77770001").await.as_deref(), Some(sam.id.as_str()));
+
+    // Kim may not take it, for themselves or for anyone: nothing changes.
+    problem(put_assignee(&app, &kim, &dep_id, &kim.id).await, 403, "role_forbidden").await;
+    problem(
+        put_assignee(&app, &kim, &dep_id, &owner.id).await,
+        403,
+        "role_forbidden",
+    )
+    .await;
+    // Even Sam, once it is theirs, may not hand it on.
+    problem(put_assignee(&app, &sam, &dep_id, &kim.id).await, 403, "role_forbidden").await;
+    assert_eq!(
+        deposit(&app, &owner.token, &id, "25.00").await["assigneeId"],
+        sam.id.as_str()
+    );
+    assert_eq!(remembered(&app, "77770001").await.as_deref(), Some(sam.id.as_str()));
+
+    // The owner reassigns it: it moves, and so does the remembered account.
+    assert_eq!(put_assignee(&app, &owner, &dep_id, &kim.id).await.status(), 200);
+    assert_eq!(remembered(&app, "77770001").await.as_deref(), Some(kim.id.as_str()));
+
+    // Every change is in the additional info: who, from whom, to whom, when.
+    let info: Value = app
+        .get_auth(&format!("/api/v2/transactions/{dep_id}/additional-info"), &sam.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let history = info["assignments"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{info}");
+    assert_eq!(history[0]["actorId"], sam.id.as_str());
+    assert!(history[0].get("fromUserId").is_none_or(Value::is_null));
+    assert_eq!(history[0]["toUserId"], sam.id.as_str());
+    assert_eq!(history[0]["reason"], "claim");
+    assert_eq!(history[1]["actorId"], owner.id.as_str());
+    assert_eq!(history[1]["fromUserId"], sam.id.as_str());
+    assert_eq!(history[1]["toUserId"], kim.id.as_str());
+    assert_eq!(history[1]["reason"], "assign");
+    assert!(history[1]["at"].is_string());
+
+    // Kim is removed: the next deposit from that account lands unassigned. Sam
+    // may claim the deposit, but not the account still remembered for Kim.
+    let removed = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v2/ktties/{id}/members/{}", kim.id),
+            &owner.token,
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), 204);
+    pay_in(&app, &bank, "30.00", "c2", &sams_bank).await;
+    let second = deposit(&app, &owner.token, &id, "30.00").await;
+    assert!(second["assigneeId"].is_null());
+    let second_id = second["id"].as_str().unwrap();
+    assert_eq!(put_assignee(&app, &sam, second_id, &sam.id).await.status(), 200);
+    assert_eq!(remembered(&app, "77770001").await.as_deref(), Some(kim.id.as_str()));
+
+    // An automatic attribution is recorded too, with the rule that decided it.
+    let sams_reference = banking(&app, &sam, &id).await["depositReference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_reference = Sender {
+        name: "S",
+        bsb: "062-000",
+        account: "77770002",
+        reference: &sams_reference,
+    };
+    pay_in(&app, &bank, "31.00", "c3", &by_reference).await;
+    let third = deposit(&app, &owner.token, &id, "31.00").await;
+    let info: Value = app
+        .get_auth(
+            &format!("/api/v2/transactions/{}/additional-info", third["id"].as_str().unwrap()),
+            &owner.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["assignments"][0]["reason"], "depositReference");
+    assert!(info["assignments"][0].get("actorId").is_none_or(Value::is_null));
+    app.drain_all().await;
+    app.stop().await;
+}

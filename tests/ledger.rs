@@ -9,7 +9,7 @@ use kttipay_db::ledger::{self, EntryMeta, PostError, Posted};
 use kttipay_db::users::{self, NewUser};
 use kttipay_domain::Money;
 use kttipay_domain::ids::{KttiId, UserId};
-use kttipay_domain::ledger::{Balances, JournalEntry};
+use kttipay_domain::ledger::{Balances, JournalEntry, Origin};
 
 fn m(s: &str) -> Money {
     s.parse().unwrap()
@@ -48,6 +48,7 @@ async fn post(app: &TestApp, entry: JournalEntry, key: &str) -> Result<Posted, P
         kind: "test",
         source_key: Some(key),
         description: None,
+        origin: Origin::Ours,
     };
     let result = ledger::post(&mut tx, &entry, &meta).await;
     tx.commit().await.unwrap();
@@ -114,6 +115,7 @@ async fn a_refused_posting_leaves_nothing_and_the_transaction_usable() {
         kind: "hold",
         source_key: Some(key),
         description: None,
+        origin: Origin::Ours,
     };
     let refused = ledger::post(&mut tx, &JournalEntry::hold(k, m("10.01")).unwrap(), &meta("too-much")).await;
     assert!(matches!(refused, Err(PostError::InsufficientFunds)));
@@ -198,8 +200,14 @@ async fn the_database_refuses_unbalanced_edited_and_deleted_entries() {
         let err = sqlx::query(sql).execute(&app.pool).await.unwrap_err().to_string();
         assert!(err.contains("append-only"), "{sql}: {err}");
     }
-    // Available below zero is refused by the database itself.
+    // Available below zero is refused by the database itself (only a booking
+    // the bank reported may take it there, through `ledger::post`).
     let err = sqlx::query("UPDATE ktti_balances SET available = -1")
+        .execute(&app.pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("would be overdrawn"), "{err}");
+    let err = sqlx::query("UPDATE ktti_balances SET reserved = -1")
         .execute(&app.pool)
         .await
         .unwrap_err();
@@ -269,5 +277,54 @@ async fn verify_ledger_finds_a_tampered_balance() {
     let out = cli(app.config.database_url.clone()).await.unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("DIFFERENCE ktti {k}")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_bank_may_take_available_below_zero_but_we_never_do() {
+    let app = TestApp::spawn().await;
+    let k = new_ktti(&app).await;
+    let book = |entry: JournalEntry, key: &'static str, origin: Origin| {
+        let app = &app;
+        async move {
+            let mut tx = app.pool.begin().await.unwrap();
+            let meta = EntryMeta {
+                ktti: Some(k),
+                kind: "test",
+                source_key: Some(key),
+                description: None,
+                origin,
+            };
+            let result = ledger::post(&mut tx, &entry, &meta).await;
+            tx.commit().await.unwrap();
+            result
+        }
+    };
+    book(JournalEntry::deposit(k, m("10.00")).unwrap(), "dep", Origin::Bank)
+        .await
+        .unwrap();
+    // Ours: refused, at zero and below.
+    let ours = book(JournalEntry::fee(k, m("10.01")).unwrap(), "our-fee", Origin::Ours).await;
+    assert!(matches!(ours, Err(PostError::InsufficientFunds)));
+    // The bank's: booked as reported.
+    book(JournalEntry::fee(k, m("12.00")).unwrap(), "bank-fee", Origin::Bank)
+        .await
+        .unwrap();
+    assert_eq!(balances(&app, k).await.available, m("-2.00"));
+    // Below zero, ours still may not go further, but may bring it back up.
+    let further = book(JournalEntry::fee(k, m("0.01")).unwrap(), "our-fee-2", Origin::Ours).await;
+    assert!(matches!(further, Err(PostError::InsufficientFunds)));
+    book(JournalEntry::deposit(k, m("5.00")).unwrap(), "dep-2", Origin::Ours)
+        .await
+        .unwrap();
+    assert_eq!(balances(&app, k).await.available, m("3.00"));
+    // The database itself refuses it, whatever the application says.
+    let raw = sqlx::query("UPDATE ktti_balances SET available = -1 WHERE ktti_id = $1")
+        .bind(k.0)
+        .execute(&app.pool)
+        .await;
+    assert!(raw.is_err(), "a plain update may not overdraw");
+    let report = sound(&app).await;
+    assert!(report.is_sound(), "{report:?}");
     app.stop().await;
 }

@@ -13,6 +13,8 @@ pub enum Kind {
     JoinApproval,
     Invitation,
     UnassignedDeposit,
+    /// The ktti's available balance went below zero by a bank-reported movement.
+    NegativeBalance,
 }
 
 impl Kind {
@@ -22,6 +24,7 @@ impl Kind {
             Kind::JoinApproval => "joinApproval",
             Kind::Invitation => "invitation",
             Kind::UnassignedDeposit => "unassignedDeposit",
+            Kind::NegativeBalance => "negativeBalance",
         }
     }
 
@@ -31,6 +34,7 @@ impl Kind {
             Kind::JoinApproval,
             Kind::Invitation,
             Kind::UnassignedDeposit,
+            Kind::NegativeBalance,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

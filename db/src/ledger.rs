@@ -3,12 +3,13 @@
 //! [`post`] writes an entry, its postings and the balance changes in the caller's
 //! transaction, under a savepoint: a refusal (not enough funds, a cause already
 //! booked) leaves the caller's transaction usable. The database checks the entry
-//! balances at commit and keeps balances non-negative with CHECK constraints.
+//! balances at commit, keeps reserved non-negative, and lets available go below
+//! zero only for what the bank reports ([`Origin::Bank`]).
 
 use chrono::{DateTime, Utc};
 use kttipay_domain::Money;
 use kttipay_domain::ids::KttiId;
-use kttipay_domain::ledger::{Account, Balances, JournalEntry};
+use kttipay_domain::ledger::{Account, Balances, JournalEntry, Origin};
 use rust_decimal::Decimal;
 use sqlx::{Acquire, FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -21,6 +22,8 @@ pub struct EntryMeta<'a> {
     /// The cause. Booking the same cause twice is a no-op (see [`Posted`]).
     pub source_key: Option<&'a str>,
     pub description: Option<&'a str>,
+    /// Ours never overdraws; the bank's is booked as reported.
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +91,15 @@ pub async fn post(conn: &mut PgConnection, entry: &JournalEntry, meta: &EntryMet
     .bind(&amounts)
     .execute(&mut *sp)
     .await?;
-    // Row locks on the balances serialise concurrent postings to one ktti; the
-    // CHECK constraints refuse any that would take available below zero.
+    // Row locks on the balances serialise concurrent postings to one ktti. The
+    // database refuses an update that takes available (further) below zero unless
+    // this transaction says the bank reported it; the setting is transaction-local
+    // and cleared again below (or undone with the savepoint on failure).
+    if meta.origin == Origin::Bank {
+        sqlx::query("SELECT set_config('kttipay.ledger_origin', 'bank', true)")
+            .execute(&mut *sp)
+            .await?;
+    }
     for (ktti, delta) in entry.ktti_deltas() {
         let updated = sqlx::query(
             "UPDATE ktti_balances SET available = available + $2, reserved = reserved + $3, updated_at = now() \
@@ -112,6 +122,11 @@ pub async fn post(conn: &mut PgConnection, entry: &JournalEntry, meta: &EntryMet
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    if meta.origin == Origin::Bank {
+        sqlx::query("SELECT set_config('kttipay.ledger_origin', '', true)")
+            .execute(&mut *sp)
+            .await?;
     }
     sp.commit().await?;
     Ok(Posted::Booked(id))

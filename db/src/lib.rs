@@ -19,6 +19,7 @@
 //! tests, which exercise every function here.
 
 pub mod actions;
+pub mod assignments;
 pub mod cards;
 pub mod devices;
 pub mod email_tokens;
@@ -30,6 +31,7 @@ pub mod ktties;
 pub mod kyc;
 pub mod ledger;
 pub mod members;
+pub mod mismatches;
 pub mod notes;
 pub mod provider_events;
 pub mod sessions;

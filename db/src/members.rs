@@ -229,6 +229,25 @@ pub async fn remembered_sender<'e>(
     Ok(user.map(UserId))
 }
 
+/// Who a sender account is remembered for, whatever their membership now, locked
+/// until the caller's transaction ends so a concurrent claim waits.
+pub async fn sender_remembered_for(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    bsb: &str,
+    account: &str,
+) -> Result<Option<UserId>, sqlx::Error> {
+    let user: Option<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM sender_accounts WHERE ktti_id = $1 AND bsb = $2 AND account_number = $3 FOR UPDATE",
+    )
+    .bind(ktti.0)
+    .bind(bsb)
+    .bind(account)
+    .fetch_optional(conn)
+    .await?;
+    Ok(user.map(UserId))
+}
+
 /// Remembers (or re-points) a sender account for a member.
 pub async fn remember_sender(
     conn: &mut PgConnection,

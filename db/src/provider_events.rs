@@ -72,3 +72,73 @@ pub async fn unmatched_count<'e>(db: impl PgExecutor<'e>) -> Result<i64, sqlx::E
         .fetch_one(db)
         .await
 }
+
+/// Takes a transaction-scoped advisory lock on `key` (e.g. `hold:<id>`): whoever
+/// looks for a predecessor and parks, and whoever applies that predecessor and
+/// wakes the parked, do so one at a time.
+pub async fn lock_key(conn: &mut PgConnection, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Parks an event until `key` is applied, with why for operators.
+pub async fn park(conn: &mut PgConnection, id: Uuid, key: &str, note: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE provider_events SET status = 'parked', waiting_for = $2, note = $3, parked_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(key)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes the events parked on `key` ready to apply again; their ids, for the
+/// caller to enqueue in the same transaction.
+pub async fn unpark(conn: &mut PgConnection, key: &str) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE provider_events SET status = 'received', waiting_for = NULL          WHERE status = 'parked' AND waiting_for = $1 RETURNING id",
+    )
+    .bind(key)
+    .fetch_all(conn)
+    .await
+}
+
+/// Events still waiting, for operators.
+pub async fn parked_count<'e>(db: impl PgExecutor<'e>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM provider_events WHERE status = 'parked'")
+        .fetch_one(db)
+        .await
+}
+
+/// Whether any event about `account` is not applied yet (received or parked).
+pub async fn account_has_open_events<'e>(db: impl PgExecutor<'e>, account: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM provider_events WHERE account_ref = $1 AND status IN ('received', 'parked'))",
+    )
+    .bind(account)
+    .fetch_one(db)
+    .await
+}
+
+/// The newest applied event about `account` (by the bank's transaction time,
+/// then arrival) and the balances it reported.
+pub async fn newest_reported_balances<'e>(
+    db: impl PgExecutor<'e>,
+    account: &str,
+) -> Result<Option<(Uuid, serde_json::Value)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, body -> 'transactionEvent' -> 'accountBalances' FROM provider_events \
+         WHERE account_ref = $1 AND status = 'applied' \
+           AND body -> 'transactionEvent' -> 'accountBalances' IS NOT NULL \
+         ORDER BY body -> 'transactionEvent' ->> 'transactionTimeUtc' DESC NULLS LAST, received_at DESC, id DESC \
+         LIMIT 1",
+    )
+    .bind(account)
+    .fetch_optional(db)
+    .await
+}

@@ -100,6 +100,17 @@ pub async fn pending_by_hold(conn: &mut PgConnection, hold: &str) -> Result<Opti
     .await
 }
 
+/// Our transaction for a provider transaction id, if we booked it.
+pub async fn by_provider_transaction_id<'e>(
+    db: impl PgExecutor<'e>,
+    provider_transaction: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM transactions WHERE provider_transaction_id = $1")
+        .bind(provider_transaction)
+        .fetch_optional(db)
+        .await
+}
+
 /// A pending card payment settles: posted, at the settled amount.
 pub async fn post_settlement(
     conn: &mut PgConnection,

@@ -247,6 +247,17 @@ impl JournalEntry {
     }
 }
 
+/// Who made a movement happen, which decides whether it may overdraw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Something we initiate (payouts, our fees): never takes available below zero.
+    Ours,
+    /// Something the bank reports it has done (a settlement above its hold, a bank
+    /// fee, a transfer out): booked as reported, even below zero, because the bank
+    /// is the source of truth for its own movements.
+    Bank,
+}
+
 /// A ktti's balances as the ledger keeps them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Balances {
@@ -268,9 +279,15 @@ impl Balances {
         self.available.checked_add(self.reserved).expect("in range")
     }
 
-    /// Applies a delta, refusing any result with a negative available or reserved
-    /// balance (the database enforces the same with CHECK constraints).
+    /// Applies a delta of ours, refusing any result with a negative available or
+    /// reserved balance (the database enforces the same).
     pub fn apply(&self, delta: &Balances) -> Result<Balances, BalanceError> {
+        self.apply_from(delta, Origin::Ours)
+    }
+
+    /// Applies a delta. Reserved never goes below zero; available may, but only
+    /// for a movement the bank reports, and never further for one of ours.
+    pub fn apply_from(&self, delta: &Balances, origin: Origin) -> Result<Balances, BalanceError> {
         let available = self
             .available
             .checked_add(delta.available)
@@ -279,7 +296,7 @@ impl Balances {
             .reserved
             .checked_add(delta.reserved)
             .ok_or(BalanceError::ReservedBelowZero)?;
-        if available < Money::ZERO {
+        if available < Money::ZERO && available < self.available && origin == Origin::Ours {
             return Err(BalanceError::InsufficientFunds);
         }
         if reserved < Money::ZERO {

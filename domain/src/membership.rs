@@ -6,6 +6,7 @@
 //! and the API only asks.
 
 use crate::Money;
+use crate::ids::UserId;
 use chrono::NaiveDate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,14 +106,31 @@ pub fn may_approve(actor: Role) -> Result<(), Denied> {
     }
 }
 
-/// Assign a deposit to `assignee`: owners and admins assign any deposit, a member
-/// claims only for themselves.
-pub fn may_assign_deposit(actor: Role, to_self: bool) -> Result<(), Denied> {
-    if actor.manages() || to_self {
+/// Assign a deposit to `assignee`. Owners and admins assign any deposit and
+/// reassign one that already has an assignee. A member only claims a deposit
+/// nobody has yet, and only for themselves: otherwise one member could take
+/// another's money into their own total.
+pub fn may_assign_deposit(actor: Role, to_self: bool, already_assigned: bool) -> Result<(), Denied> {
+    if actor.manages() {
         Ok(())
-    } else {
+    } else if !to_self {
         denied("role_forbidden", "Members may only claim deposits as their own.")
+    } else if already_assigned {
+        denied(
+            "role_forbidden",
+            "This deposit is already someone's; only the owner or an admin may reassign it.",
+        )
+    } else {
+        Ok(())
     }
+}
+
+/// Whether assigning a deposit also remembers its sender account for the
+/// assignee, given who the account is remembered for now. A member's claim never
+/// takes an account remembered for someone else (their later transfers would be
+/// credited to the claimant); only the owner or an admin re-points it.
+pub fn remembers_sender(actor: Role, remembered_for: Option<UserId>, assignee: UserId) -> bool {
+    actor.manages() || remembered_for.is_none_or(|u| u == assignee)
 }
 
 /// Leave the ktti: an owner hands ownership over first.
@@ -256,10 +274,36 @@ mod tests {
 
     #[test]
     fn assign_deposits() {
-        assert!(may_assign_deposit(Owner, false).is_ok());
-        assert!(may_assign_deposit(Admin, false).is_ok());
-        assert!(may_assign_deposit(Member, false).is_err());
-        assert!(may_assign_deposit(Member, true).is_ok(), "own deposits");
+        // (actor, to self, already assigned) -> allowed
+        let table = [
+            (Owner, false, false, true),
+            (Owner, false, true, true),
+            (Owner, true, true, true),
+            (Admin, false, false, true),
+            (Admin, false, true, true),
+            (Admin, true, true, true),
+            (Member, true, false, true),
+            (Member, true, true, false),
+            (Member, false, false, false),
+            (Member, false, true, false),
+        ];
+        for (actor, to_self, assigned, allowed) in table {
+            let got = may_assign_deposit(actor, to_self, assigned);
+            assert_eq!(got.is_ok(), allowed, "{actor:?} to_self={to_self} assigned={assigned}");
+            if let Err(d) = got {
+                assert_eq!(d.code, "role_forbidden");
+            }
+        }
+    }
+
+    #[test]
+    fn only_managers_repoint_a_remembered_sender_account() {
+        let (me, other) = (UserId(uuid::Uuid::from_u128(1)), UserId(uuid::Uuid::from_u128(2)));
+        assert!(remembers_sender(Member, None, me), "nobody's yet");
+        assert!(remembers_sender(Member, Some(me), me), "already mine");
+        assert!(!remembers_sender(Member, Some(other), me), "a member's claim keeps it");
+        assert!(remembers_sender(Admin, Some(other), me));
+        assert!(remembers_sender(Owner, Some(other), me));
     }
 
     #[test]

@@ -24,13 +24,34 @@ pub fn notification(customer: Uuid, kind: NotificationType) -> NotificationDto {
     }
 }
 
-pub async fn enqueue(conn: &mut PgConnection, notification: &NotificationDto) -> Result<(), sqlx::Error> {
+/// Queues a webhook for delivery; its id.
+pub async fn enqueue(conn: &mut PgConnection, notification: &NotificationDto) -> Result<Uuid, sqlx::Error> {
     let body = serde_json::to_value(notification).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let id = Uuid::now_v7();
     sqlx::query("INSERT INTO webhooks (id, path, body) VALUES ($1, $2, $3)")
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(NOTIFICATION_PATH)
         .bind(body)
         .execute(conn)
         .await?;
+    Ok(id)
+}
+
+/// Keeps a queued webhook back until [`release_withheld`].
+pub async fn withhold(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE webhooks SET withheld = true, next_attempt_at = 'infinity' WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+/// Sends every withheld webhook from now on; how many.
+pub async fn release_withheld(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhooks SET withheld = false, next_attempt_at = now() WHERE withheld AND delivered_at IS NULL",
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }

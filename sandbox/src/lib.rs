@@ -66,6 +66,9 @@ pub fn app(state: SandboxState) -> impl Endpoint {
         .at("/sandbox/utils/refund", post(s::refund))
         .at("/sandbox/utils/reverse-hold", post(s::reverse_hold))
         .at("/sandbox/utils/expire-holds", post(s::expire_holds))
+        .at("/sandbox/utils/settle-hold", post(s::settle_hold))
+        .at("/sandbox/utils/bank-fee", post(s::bank_fee))
+        .at("/sandbox/utils/release-webhooks", post(s::release_webhooks))
         .around(guard)
         // Outermost, so the guard sees the state too.
         .data(state)

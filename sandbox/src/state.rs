@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SandboxConfig {
     /// The sandbox's own database (created if missing).
     pub database_url: String,
@@ -21,6 +21,20 @@ pub struct SandboxConfig {
     pub tick: Duration,
     /// The BSB of every account this bank opens.
     pub bsb: String,
+}
+/// Secrets (and the database URL, which may carry a password) print as `***`.
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("database_url", &"***")
+            .field("webhook_base_url", &self.webhook_base_url)
+            .field("webhook_secret", &"***")
+            .field("api_token", &"***")
+            .field("kyc_delay", &self.kyc_delay)
+            .field("tick", &self.tick)
+            .field("bsb", &self.bsb)
+            .finish()
+    }
 }
 
 /// Run-time fault injection (`PUT /sandbox/faults`). Rates are 0..=1.
@@ -38,6 +52,10 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Webhook deliveries fail before leaving (and are retried later).
     pub webhook_error_rate: f64,
+    /// Authorisation (hold) webhooks are kept back until
+    /// `POST /sandbox/utils/release-webhooks`, so our API sees what follows a
+    /// hold (its settlement or release) before the hold itself.
+    pub withhold_authorisations: bool,
 }
 
 impl Faults {

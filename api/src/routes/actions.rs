@@ -26,7 +26,8 @@ use uuid::Uuid;
 #[oai(rename_all = "camelCase")]
 pub struct ActionView {
     pub uuid: Uuid,
-    /// `adminRequest`, `joinApproval`, `invitation` or `unassignedDeposit`.
+    /// `adminRequest`, `joinApproval`, `invitation`, `unassignedDeposit` or
+    /// `negativeBalance` (approve acknowledges it).
     #[oai(rename = "type")]
     pub kind: String,
     /// `pending`.
@@ -194,7 +195,8 @@ impl ActionsApi {
                 tx.commit().await?;
                 return Ok(Executed::Done);
             }
-            (_, false) => {}
+            // Acknowledged: the owner has seen the ktti is below zero.
+            (Kind::NegativeBalance, true) | (_, false) => {}
         }
         actions::decide(&mut tx, item.uuid, if approve { "approved" } else { "rejected" }, me).await?;
         tx.commit().await?;

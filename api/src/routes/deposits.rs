@@ -9,6 +9,7 @@ use crate::routes::Tag;
 use crate::routes::ktties::visible;
 use crate::routes::transactions::{TransactionCursorPage, TransactionPage, TransactionView, page_params, v2, v3};
 use crate::state::AppState;
+use kttipay_db::assignments::{self, NewAssignment};
 use kttipay_db::transactions::{self as txns, TxFilter};
 use kttipay_db::{PgConnection, actions, members};
 use kttipay_domain::ids::{KttiId, UserId};
@@ -28,11 +29,12 @@ pub struct Assignee {
 }
 
 /// Assigns deposit `id` to `assignee` on behalf of `actor` (whose role in the
-/// deposit's ktti is checked here), remembers the sender account and closes the
+/// deposit's ktti is checked here, DOMAIN.md's roles table), records the change,
+/// remembers the sender account where the rules allow it and closes the
 /// deposit's action item. 404 when the actor is not a member of its ktti.
 pub async fn assign(conn: &mut PgConnection, actor: UserId, id: Uuid, assignee: UserId) -> Result<(), ApiError> {
     let not_found = || ApiError::not_found("transaction_not_found", "No such transaction.");
-    let (ktti, kind, _current, bsb, account) = txns::lock_deposit(conn, id).await?.ok_or_else(not_found)?;
+    let (ktti, kind, current, bsb, account) = txns::lock_deposit(conn, id).await?.ok_or_else(not_found)?;
     let ktti = KttiId(ktti);
     let me = members::lock(conn, ktti, actor)
         .await?
@@ -42,7 +44,7 @@ pub async fn assign(conn: &mut PgConnection, actor: UserId, id: Uuid, assignee: 
         return Err(ApiError::conflict("not_a_deposit", "Only deposits have an assignee."));
     }
     let role = Role::parse(&me.role).unwrap_or(Role::Member);
-    rules::may_assign_deposit(role, assignee == actor).map_err(ApiError::denied)?;
+    rules::may_assign_deposit(role, assignee == actor, current.is_some()).map_err(ApiError::denied)?;
     let is_member = members::lock(conn, ktti, assignee)
         .await?
         .is_some_and(|m| m.status == "active");
@@ -53,9 +55,24 @@ pub async fn assign(conn: &mut PgConnection, actor: UserId, id: Uuid, assignee: 
             "must be an active member of the ktti",
         ));
     }
-    txns::set_assignee(conn, id, assignee).await?;
+    let current = current.map(UserId);
+    if current != Some(assignee) {
+        txns::set_assignee(conn, id, assignee).await?;
+        let reason = if role.manages() { "assign" } else { "claim" };
+        let change = NewAssignment {
+            transaction: id,
+            actor: Some(actor),
+            from: current,
+            to: assignee,
+            reason,
+        };
+        assignments::record(conn, &change).await?;
+    }
     if let (Some(bsb), Some(account)) = (bsb, account) {
-        members::remember_sender(conn, ktti, &bsb, &account, assignee).await?;
+        let remembered = members::sender_remembered_for(conn, ktti, &bsb, &account).await?;
+        if rules::remembers_sender(role, remembered, assignee) {
+            members::remember_sender(conn, ktti, &bsb, &account, assignee).await?;
+        }
     }
     actions::resolve_deposit(conn, id, actor).await?;
     Ok(())
@@ -104,8 +121,11 @@ impl DepositsApi {
 
     /// Assign a deposit to the member who paid it in
     ///
-    /// Owners and admins assign any deposit; a member claims one as their own.
-    /// The sender account is remembered for next time.
+    /// Owners and admins assign or reassign any deposit. A member claims only a
+    /// deposit nobody has yet, and only for themselves (403 `role_forbidden`
+    /// otherwise). The sender account is remembered for next time, except that a
+    /// member's claim never takes an account remembered for someone else. Every
+    /// change is recorded and listed in the transaction's additional info.
     #[oai(
         path = "/api/v2/transactions/:transactionId/assignee",
         method = "put",

@@ -240,6 +240,36 @@ pub struct AdditionalInfo {
     /// `none` until a receipt is uploaded.
     pub receipt_status: String,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Deposits: every time it was given an assignee, oldest first.
+    pub assignments: Vec<AssignmentView>,
+}
+
+/// One (re)assignment of a deposit.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AssignmentView {
+    /// Who assigned it; absent when the attribution rules did as it landed.
+    pub actor_id: Option<Uuid>,
+    /// The assignee before; absent for the first assignment.
+    pub from_user_id: Option<Uuid>,
+    pub to_user_id: Uuid,
+    /// `personalKtti`, `rememberedAccount`, `depositReference`, `nameMatch` or
+    /// `owner` (automatic); `claim` (a member for themselves) or `assign` (the
+    /// owner or an admin).
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<kttipay_db::assignments::Assignment> for AssignmentView {
+    fn from(a: kttipay_db::assignments::Assignment) -> Self {
+        AssignmentView {
+            actor_id: a.actor_id,
+            from_user_id: a.from_user_id,
+            to_user_id: a.to_user_id,
+            reason: a.reason,
+            at: a.created_at,
+        }
+    }
 }
 
 #[derive(Debug, Object, serde::Deserialize)]
@@ -256,6 +286,7 @@ async fn additional_info(state: &AppState, user: UserId, id: Uuid) -> Result<Add
         .await?
         .ok_or_else(|| ApiError::not_found("transaction_not_found", "No such transaction."))?;
     let note = kttipay_db::notes::find(&state.pool, id).await?.unwrap_or_default();
+    let assignments = kttipay_db::assignments::history(&state.pool, id).await?;
     Ok(AdditionalInfo {
         transaction: row.into(),
         note: note.note,
@@ -263,6 +294,7 @@ async fn additional_info(state: &AppState, user: UserId, id: Uuid) -> Result<Add
         tags: note.tags,
         receipt_status: "none".into(),
         updated_at: note.updated_at,
+        assignments: assignments.into_iter().map(Into::into).collect(),
     })
 }
 

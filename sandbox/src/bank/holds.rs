@@ -35,6 +35,7 @@ pub async fn authorise(
     token: &str,
     value: Decimal,
     settle_at: Option<DateTime<Utc>>,
+    withhold_webhook: bool,
 ) -> SbResult<Option<Uuid>> {
     let value = super::check_amount(value)?;
     let merchant = "Sandbox Merchant";
@@ -68,7 +69,7 @@ pub async fn authorise(
         .execute(&mut *tx)
         .await?;
     }
-    transaction_event(&mut tx, card.account_id, TransactionType::CardTransaction, |e| {
+    let webhook = transaction_event(&mut tx, card.account_id, TransactionType::CardTransaction, |e| {
         e.hold_hay_id = Some(hold.to_string());
         e.currency_amount = amount(value);
         e.is_pending = Some(true);
@@ -80,8 +81,72 @@ pub async fn authorise(
         }
     })
     .await?;
+    if withhold_webhook {
+        crate::events::withhold(&mut tx, webhook).await?;
+    }
     tx.commit().await?;
     Ok(refusal.is_none().then_some(hold))
+}
+
+/// The merchant presents a hold for `value` now (`/sandbox/utils/settle-hold`):
+/// an open hold settles, even above what it held (a tip, a currency move); a hold
+/// already settled clears again (a second presentment). The bank books either
+/// whatever the balance, as a real issuer must once it authorised the card.
+pub async fn settle_now(pool: &PgPool, hold: Uuid, value: Decimal) -> SbResult<Uuid> {
+    let value = super::check_amount(value)?;
+    let mut tx = pool.begin().await?;
+    let row: Option<(String, Uuid, Uuid, Decimal, String)> =
+        sqlx::query_as("SELECT status, account_id, card_id, amount, merchant FROM holds WHERE id = $1 FOR UPDATE")
+            .bind(hold)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((status, account, card, held, merchant)) = row else {
+        return Err(SandboxError::not_found("hold"));
+    };
+    let release = match status.as_str() {
+        "OPEN" => held,
+        "SETTLED" => Decimal::ZERO,
+        other => {
+            return Err(SandboxError::new(
+                poem::http::StatusCode::CONFLICT,
+                format!("the hold is {other}: nothing to settle"),
+            ));
+        }
+    };
+    sqlx::query("UPDATE holds SET status = 'SETTLED' WHERE id = $1")
+        .bind(hold)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE accounts SET held = held - $2, balance = balance - $3 WHERE id = $1")
+        .bind(account)
+        .bind(release)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+    let id = insert_movement(
+        &mut tx,
+        &Movement {
+            account,
+            kind: "CARD_PRESENT_PAYMENT",
+            amount: -value,
+            hold: Some(hold),
+            counterpart_name: Some(&merchant),
+            description: Some(&merchant),
+            ..Default::default()
+        },
+    )
+    .await?;
+    transaction_event(&mut tx, account, TransactionType::CardTransactionSettled, |e| {
+        e.transaction_hay_id = Some(id.to_string());
+        e.hold_hay_id = Some(hold.to_string());
+        e.currency_amount = amount(value);
+        e.merchant_name = Some(merchant.clone());
+        e.counterpart_name = Some(merchant.clone());
+        e.card_hay_id = Some(card.to_string());
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 /// Settles holds whose delayed settlement is due: the held money leaves.
@@ -218,5 +283,6 @@ async fn release_locked(conn: &mut PgConnection, hold: Uuid, why: Release) -> Re
         e.card_hay_id = Some(card.to_string());
         e.description = Some(why.description().into());
     })
-    .await
+    .await?;
+    Ok(())
 }

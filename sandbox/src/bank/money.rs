@@ -1,6 +1,7 @@
-//! Money movements. Each runs in one transaction with the webhook that reports it,
-//! and each is refused by the database itself if it would overdraw the account
-//! (`balance - held >= 0`).
+//! Money movements. Each runs in one transaction with the webhook that reports it.
+//! What a customer initiates is refused if it would overdraw the account
+//! (`balance - held >= 0`); what the bank forces through (see [`forced_debit`])
+//! is not.
 
 use super::accounts::{AccountRow, account_row};
 use super::parties::customer_of_holder;
@@ -29,7 +30,7 @@ pub(super) async fn transaction_event(
     account: Uuid,
     kind: TransactionType,
     fill: impl FnOnce(&mut TransactionEvent),
-) -> Result<(), sqlx::Error> {
+) -> Result<Uuid, sqlx::Error> {
     let (holder, balance, held): (Uuid, Decimal, Decimal) =
         sqlx::query_as("SELECT holder_id, balance, held FROM accounts WHERE id = $1")
             .bind(account)
@@ -439,4 +440,38 @@ pub async fn account_view(pool: &PgPool, id: Uuid) -> SbResult<AccountView> {
             })
             .collect(),
     })
+}
+
+/// A debit the bank forces through whatever the balance: a bank fee
+/// (`/sandbox/utils/bank-fee`). It may take the account below zero.
+pub async fn forced_debit(pool: &PgPool, account: Uuid, value: Decimal, description: &str) -> SbResult<Uuid> {
+    let value = super::check_amount(value)?;
+    let mut tx = pool.begin().await?;
+    let found = sqlx::query("UPDATE accounts SET balance = balance - $2 WHERE id = $1")
+        .bind(account)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+    if found.rows_affected() == 0 {
+        return Err(SandboxError::not_found("account"));
+    }
+    let id = insert_movement(
+        &mut tx,
+        &Movement {
+            account,
+            kind: "GENERAL_DEBIT",
+            amount: -value,
+            description: Some(description),
+            ..Default::default()
+        },
+    )
+    .await?;
+    transaction_event(&mut tx, account, TransactionType::GeneralDebit, |e| {
+        e.transaction_hay_id = Some(id.to_string());
+        e.currency_amount = amount(value);
+        e.description = Some(description.to_owned());
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(id)
 }

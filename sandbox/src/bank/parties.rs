@@ -107,7 +107,8 @@ async fn status_event(conn: &mut PgConnection, id: Uuid, status: &str) -> Result
     n.customer_status_updated_event = Some(CustomerStatusUpdatedEvent {
         customer_status: Some(status.to_string()),
     });
-    events::enqueue(conn, &n).await
+    events::enqueue(conn, &n).await?;
+    Ok(())
 }
 
 /// Decides KYC for customers whose delay has passed: `ONBOARDING_PASSED` and

@@ -91,3 +91,55 @@ pub async fn expire_holds(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResul
         expired: holds::expire_due(&state.pool, as_of).await?,
     }))
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SettleHoldRequest {
+    hold_id: String,
+    #[serde(with = "amount")]
+    amount: Decimal,
+}
+
+/// The merchant presents a hold now, for any amount; a settled hold clears again.
+#[handler]
+pub async fn settle_hold(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<Refunded> {
+    let req: SettleHoldRequest = parse_body(&raw)?;
+    let id = holds::settle_now(&state.pool, id(&req.hold_id, "hold")?, req.amount).await?;
+    Ok(Json(Refunded {
+        transaction_id: id.to_string(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BankFeeRequest {
+    account_id: String,
+    #[serde(with = "amount")]
+    amount: Decimal,
+    description: Option<String>,
+}
+
+/// The bank charges an account a fee, whatever its balance.
+#[handler]
+pub async fn bank_fee(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<Refunded> {
+    let req: BankFeeRequest = parse_body(&raw)?;
+    let description = req.description.as_deref().unwrap_or("Bank fee");
+    let id = money::forced_debit(&state.pool, id(&req.account_id, "account")?, req.amount, description).await?;
+    Ok(Json(Refunded {
+        transaction_id: id.to_string(),
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Released {
+    released: u64,
+}
+
+/// Sends the webhooks the `withholdAuthorisations` fault kept back.
+#[handler]
+pub async fn release_webhooks(state: Data<&SandboxState>) -> JsonResult<Released> {
+    Ok(Json(Released {
+        released: crate::events::release_withheld(&state.pool).await?,
+    }))
+}

@@ -100,7 +100,7 @@ pub async fn npp_inbound(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult
 pub async fn auth_hold(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<GenericMessage> {
     let req: GenerateAuthHold = parse_body(&raw)?;
     Ok(
-        match holds::authorise(&state.pool, &req.card_token, req.amount, None).await? {
+        match holds::authorise(&state.pool, &req.card_token, req.amount, None, withhold(&state)).await? {
             Some(hold) => message(format!("hold {hold} created")),
             None => message("authorisation declined"),
         },
@@ -115,7 +115,15 @@ pub async fn card_transaction(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonR
     }
     let settle_at = chrono::Utc::now() + chrono::Duration::seconds(req.settlement_delay_in_seconds);
     Ok(
-        match holds::authorise(&state.pool, &req.card_token, req.amount, Some(settle_at)).await? {
+        match holds::authorise(
+            &state.pool,
+            &req.card_token,
+            req.amount,
+            Some(settle_at),
+            withhold(&state),
+        )
+        .await?
+        {
             Some(hold) => message(format!(
                 "hold {hold} created, settling at {}",
                 crate::bank::rfc3339(settle_at)
@@ -123,4 +131,9 @@ pub async fn card_transaction(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonR
             None => message("authorisation declined"),
         },
     )
+}
+
+/// Whether authorisation webhooks are withheld (the `withholdAuthorisations` fault).
+fn withhold(state: &SandboxState) -> bool {
+    state.faults().withhold_authorisations
 }

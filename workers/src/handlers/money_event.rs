@@ -2,25 +2,40 @@
 //! entry, in one database transaction. Each booking is keyed by the provider's ids,
 //! so a replayed event moves nothing.
 //!
-//! Out of order: a settlement whose hold we have not seen yet, or a hold our books
-//! cannot cover yet (its deposit is still on the way), fails transiently; the job
-//! retries with backoff and applies it once its predecessor has landed.
+//! The bank is the source of truth for what it reports: every booking here is
+//! [`Origin::Bank`], so a settlement above its hold or a bank fee is booked even
+//! when it takes the available balance below zero; a negative position raises an
+//! action item for the owner and an operator alert.
+//!
+//! Out of order: a settlement or release whose hold we have not seen yet is
+//! *parked* on the hold, in the same transaction that looked for it (both sides
+//! take the hold's advisory lock first, so a hold landing at that moment cannot
+//! miss it). Applying the hold wakes it by enqueueing it again, however late.
 
 use crate::JobError;
 use kttipay_db::actions::{self, Audience, Kind, NewAction};
+use kttipay_db::assignments::{self, NewAssignment};
 use kttipay_db::ledger::{self, EntryMeta, PostError};
-use kttipay_db::members;
+use kttipay_db::mismatches::{self, BankBalances};
 use kttipay_db::transactions::{self as txns, NewTransaction};
 use kttipay_db::{PgConnection, PgPool};
+use kttipay_db::{jobs, members, provider_events};
 use kttipay_domain::Money;
 use kttipay_domain::attribution::{Credit, Reason, attribute};
 use kttipay_domain::ids::{KttiId, UserId};
-use kttipay_domain::ledger::{JournalEntry, LedgerError};
-use kttipay_providers::shaype::webhook::{TransactionEvent, TransactionType};
+use kttipay_domain::ledger::{JournalEntry, LedgerError, Origin};
+use kttipay_jobs::kinds::ApplyProviderEvent;
+use kttipay_providers::shaype::webhook::{AccountBalances, EventAmount, TransactionEvent, TransactionType};
+use uuid::Uuid;
 
 pub type Applied = (&'static str, Option<String>);
 
-pub async fn apply(pool: &PgPool, event: &TransactionEvent) -> Result<Applied, JobError> {
+/// The status a parked event is left in; its job ends, and the predecessor's
+/// booking enqueues it again.
+pub const PARKED: &str = "parked";
+
+/// Applies `event` (stored as provider event `event_id`).
+pub async fn apply(pool: &PgPool, event_id: Uuid, event: &TransactionEvent) -> Result<Applied, JobError> {
     let Some(account) = event.account_hay_id.as_deref() else {
         return Ok(("ignored", Some("the event names no account".into())));
     };
@@ -48,6 +63,7 @@ pub async fn apply(pool: &PgPool, event: &TransactionEvent) -> Result<Applied, J
         amount,
         event,
         card,
+        event_id,
     };
     let applied = match event.transaction_type {
         Some(
@@ -73,6 +89,9 @@ pub async fn apply(pool: &PgPool, event: &TransactionEvent) -> Result<Applied, J
             Some(format!("{other:?} transactions are not booked by this version")),
         ),
     };
+    if applied.0 != PARKED {
+        alert_if_negative(&mut tx, ktti, UserId(owner)).await?;
+    }
     tx.commit().await?;
     Ok(applied)
 }
@@ -81,7 +100,8 @@ struct Ctx<'a> {
     ktti: KttiId,
     amount: Money,
     event: &'a TransactionEvent,
-    card: Option<uuid::Uuid>,
+    card: Option<Uuid>,
+    event_id: Uuid,
 }
 
 impl Ctx<'_> {
@@ -100,8 +120,7 @@ impl Ctx<'_> {
     }
 }
 
-/// Books `entry` for `cause`; our books refusing it means an earlier event has
-/// not landed yet, so the job tries again later.
+/// Books `entry` for `cause` as the bank reported it.
 async fn book(
     conn: &mut PgConnection,
     ktti: KttiId,
@@ -115,14 +134,72 @@ async fn book(
         kind,
         source_key: Some(cause),
         description: None,
+        origin: Origin::Bank,
     };
     match ledger::post(conn, &entry, &meta).await {
         Ok(_) => Ok(()),
-        Err(PostError::InsufficientFunds) => Err(JobError::Transient(format!(
-            "our books cannot cover {cause} yet; waiting for earlier events"
+        // Only reserved can refuse a bank booking (a release of more than is
+        // held), which means a hold is booked twice or not at all: a bug to see.
+        Err(PostError::InsufficientFunds) => Err(JobError::Permanent(format!(
+            "booking {cause} would take reserved below zero"
         ))),
         Err(e) => Err(JobError::Transient(e.to_string())),
     }
+}
+
+/// The key a settlement or release parks on until its hold is applied.
+fn hold_key(hold: &str) -> String {
+    format!("hold:{hold}")
+}
+
+/// Parks the event on `key`; it runs again once [`wake`] is called for that key.
+async fn park(conn: &mut PgConnection, c: &Ctx<'_>, key: &str, why: String) -> Result<Applied, JobError> {
+    provider_events::park(conn, c.event_id, key, &why).await?;
+    metrics::counter!("kttipay_provider_events_parked_total").increment(1);
+    Ok((PARKED, Some(why)))
+}
+
+/// Enqueues again every event parked on `key`, in the caller's transaction.
+async fn wake(conn: &mut PgConnection, key: &str) -> Result<(), JobError> {
+    for id in provider_events::unpark(conn, key).await? {
+        jobs::enqueue(conn, &ApplyProviderEvent { event_id: id }).await?;
+    }
+    Ok(())
+}
+
+/// Serialises everything about one hold across workers: its authorisation, and a
+/// settlement or release looking for it (then parking on it).
+async fn lock_hold(conn: &mut PgConnection, hold: &str) -> Result<(), JobError> {
+    provider_events::lock_key(conn, &hold_key(hold)).await?;
+    Ok(())
+}
+
+/// A ktti below zero is the owner's to sort out (an action item, once while one
+/// is open) and the operators' to know about (a metric and an error log).
+async fn alert_if_negative(conn: &mut PgConnection, ktti: KttiId, owner: UserId) -> Result<(), JobError> {
+    let Some(b) = ledger::balances(&mut *conn, ktti).await? else {
+        return Ok(());
+    };
+    if b.available >= Money::ZERO {
+        return Ok(());
+    }
+    let item = NewAction {
+        kind: Kind::NegativeBalance,
+        ktti,
+        audience: Audience::User(owner),
+        subject: None,
+        invitation: None,
+        transaction: None,
+        payload: serde_json::json!({
+            "availableBalance": b.available.to_string(),
+            "totalBalance": b.total().to_string(),
+        }),
+    };
+    if actions::create(conn, &item).await?.is_some() {
+        metrics::counter!("kttipay_negative_balance_total").increment(1);
+        tracing::error!(%ktti, available = %b.available, total = %b.total(), "ktti balance below zero after a bank-reported movement");
+    }
+    Ok(())
 }
 
 /// Records a posted transaction and, the first time only, books its entry under
@@ -145,7 +222,7 @@ async fn record_posted_id(
     txn: NewTransaction<'_>,
     entry_kind: &str,
     entry: Result<JournalEntry, LedgerError>,
-) -> Result<Option<uuid::Uuid>, JobError> {
+) -> Result<Option<Uuid>, JobError> {
     let id = c.txn_id()?;
     let txn = NewTransaction {
         ktti: Some(c.ktti),
@@ -195,6 +272,16 @@ async fn deposit(conn: &mut PgConnection, c: &Ctx<'_>, owner: Option<UserId>) ->
         ..Default::default()
     };
     let inserted = record_posted_id(conn, c, txn, "deposit", JournalEntry::deposit(c.ktti, c.amount)).await?;
+    if let (Some(id), Some((to, why))) = (inserted, attributed) {
+        let change = NewAssignment {
+            transaction: id,
+            actor: None,
+            from: None,
+            to,
+            reason: why.map_or("owner", Reason::as_str),
+        };
+        assignments::record(conn, &change).await?;
+    }
     match (inserted, attributed) {
         (Some(id), None) => {
             actions::create(
@@ -237,6 +324,7 @@ async fn attribute_in_group(
 
 async fn hold(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
     let hold = c.hold_id()?;
+    lock_hold(conn, hold).await?;
     let inserted = txns::insert(
         conn,
         &NewTransaction {
@@ -262,6 +350,7 @@ async fn hold(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError>
             JournalEntry::hold(c.ktti, c.amount),
         )
         .await?;
+        wake(conn, &hold_key(hold)).await?;
     }
     Ok(("applied", None))
 }
@@ -276,10 +365,10 @@ fn is_release(event: &TransactionEvent) -> bool {
 /// reversed. A release before its hold waits for the hold, like a settlement.
 async fn release(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
     let hold = c.hold_id()?;
+    lock_hold(conn, hold).await?;
     let Some(pending) = txns::pending_by_hold(conn, hold).await? else {
-        return Err(JobError::Transient(format!(
-            "the release of hold {hold} arrived before the hold; waiting for it"
-        )));
+        let why = format!("the release of hold {hold} arrived before the hold; parked until it lands");
+        return park(conn, c, &hold_key(hold), why).await;
     };
     if pending.status != "pending" {
         return Ok(("applied", Some(format!("the payment is already {}", pending.status))));
@@ -320,24 +409,30 @@ async fn declined(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobEr
     Ok(("applied", None))
 }
 
+/// A settlement: of its hold (for less or more than it held), of a hold that
+/// lapsed, again of a hold already settled, or of no hold at all.
 async fn settle(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
     let id = c.txn_id()?;
+    // A payment booked as a plain spend, not tied to the hold's row.
+    let spend = || NewTransaction {
+        kind: "cardPayment",
+        direction: "out",
+        description: c.event.merchant_name.as_deref(),
+        merchant_name: c.event.merchant_name.as_deref(),
+        card: c.card,
+        ..Default::default()
+    };
     let Some(hold) = c.event.hold_hay_id.as_deref() else {
         // Settled with no authorisation first (offline payments).
-        let txn = NewTransaction {
-            kind: "cardPayment",
-            direction: "out",
-            description: c.event.merchant_name.as_deref(),
-            merchant_name: c.event.merchant_name.as_deref(),
-            card: c.card,
-            ..Default::default()
-        };
-        return record_posted(conn, c, txn, "spend", JournalEntry::spend(c.ktti, c.amount)).await;
+        return record_posted(conn, c, spend(), "spend", JournalEntry::spend(c.ktti, c.amount)).await;
     };
+    lock_hold(conn, hold).await?;
+    if txns::by_provider_transaction_id(&mut *conn, id).await?.is_some() {
+        return Ok(("applied", Some("already settled".into())));
+    }
     let Some(pending) = txns::pending_by_hold(conn, hold).await? else {
-        return Err(JobError::Transient(format!(
-            "settlement {id} arrived before its hold {hold}; waiting for it"
-        )));
+        let why = format!("settlement {id} arrived before its hold {hold}; parked until it lands");
+        return park(conn, c, &hold_key(hold), why).await;
     };
     let entry = match pending.status.as_str() {
         "pending" => {
@@ -347,7 +442,13 @@ async fn settle(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
         // The hold lapsed but the merchant presented the payment anyway (a late or
         // forced settlement): the money left the account, so it is a plain spend.
         "reversed" => ("spend", JournalEntry::spend(c.ktti, c.amount)),
-        _ => return Ok(("applied", Some("already settled".into()))),
+        _ => {
+            // A second clearing of a hold already settled (a split shipment, a
+            // re-presentment): the bank took the money again, so it is a payment of
+            // its own, booked as reported.
+            record_posted(conn, c, spend(), "spend", JournalEntry::spend(c.ktti, c.amount)).await?;
+            return Ok(("applied", Some(format!("a further clearing of hold {hold}"))));
+        }
     };
     book(conn, c.ktti, entry.0, &format!("shaype:txn:{id}"), entry.1).await?;
     txns::post_settlement(conn, pending.id, c.amount, id).await?;
@@ -416,4 +517,48 @@ async fn transfer_out(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, J
         .await?;
     }
     Ok(("applied", None))
+}
+
+/// After an event about `account` is applied: once every event we know of for
+/// that account is applied, our balances must equal the newest the bank reported.
+/// A difference is recorded (once per event) and alerted; agreement later (the
+/// bank sent an earlier event late) resolves it. While events are still on the
+/// way or parked the bank's figures include movements we have not booked yet, so
+/// nothing is compared until they land.
+pub async fn check_balances(pool: &PgPool, account: &str) -> Result<(), JobError> {
+    if provider_events::account_has_open_events(pool, account).await? {
+        return Ok(());
+    }
+    let Some((event, reported)) = provider_events::newest_reported_balances(pool, account).await? else {
+        return Ok(());
+    };
+    let Some((ktti, _, _)) = txns::ktti_of_account(pool, account).await? else {
+        return Ok(());
+    };
+    let reported: AccountBalances = serde_json::from_value(reported)
+        .map_err(|e| JobError::Permanent(format!("stored balances unreadable: {e}")))?;
+    let money = |a: Option<EventAmount>| a.and_then(|a| Money::new(a.amount).ok());
+    let bank = BankBalances {
+        total: money(reported.total_balance),
+        available: money(reported.available_balance),
+    };
+    let Some(ours) = ledger::balances(pool, ktti).await? else {
+        return Ok(());
+    };
+    if bank.agree_with(&ours) {
+        if mismatches::resolve(pool, ktti).await? > 0 {
+            tracing::info!(%ktti, account, "our balances agree with the bank's again");
+        }
+        return Ok(());
+    }
+    if mismatches::record(pool, ktti, account, Some(event), &ours, &bank).await? {
+        metrics::counter!("kttipay_balance_mismatch_total").increment(1);
+        tracing::error!(
+            %ktti, account, %event,
+            ours_total = %ours.total(), ours_available = %ours.available,
+            bank_total = ?bank.total, bank_available = ?bank.available,
+            "our balances differ from the bank's"
+        );
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! what happened. Events about customers or accounts we do not know are kept as
 //! `unmatched` (counted in metrics and visible to operators), never dropped.
 
+use super::money_event;
 use crate::{JobError, WorkerDeps};
 use kttipay_db::ktties::{self, KttiKind};
 use kttipay_db::{jobs, kyc, members, provider_events};
@@ -40,7 +41,7 @@ pub async fn run(deps: &WorkerDeps, _id: JobId, job: ApplyProviderEvent) -> Resu
             }
         }
         NotificationType::Transaction => match dto.transaction_event.as_ref() {
-            Some(event) => super::money_event::apply(&deps.pool, event).await?,
+            Some(event) => money_event::apply(&deps.pool, job.event_id, event).await?,
             None => ("ignored", Some("a TRANSACTION notification without its event".into())),
         },
         other => (
@@ -52,7 +53,15 @@ pub async fn run(deps: &WorkerDeps, _id: JobId, job: ApplyProviderEvent) -> Resu
         metrics::counter!("kttipay_provider_events_unmatched_total", "type" => event.kind.clone()).increment(1);
         tracing::warn!(event = %event.id, kind = %event.kind, note = ?note, "provider event matches nothing of ours");
     }
+    if status == money_event::PARKED {
+        // Already recorded, in the transaction that parked it: writing the status
+        // again here could undo a wake that happened since.
+        return Ok(());
+    }
     provider_events::settle(&deps.pool, event.id, status, note.as_deref()).await?;
+    if let Some(account) = dto.transaction_event.as_ref().and_then(|e| e.account_hay_id.as_deref()) {
+        money_event::check_balances(&deps.pool, account).await?;
+    }
     Ok(())
 }
 

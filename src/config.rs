@@ -31,6 +31,10 @@ pub fn sibling_database(url: &str, suffix: &str) -> String {
 }
 /// HS256 needs at least 256 bits of key to be as strong as its hash.
 pub const JWT_SECRET_MIN_BYTES: usize = 32;
+/// The webhook HMAC is SHA-256 too: a shorter shared secret weakens it.
+pub const WEBHOOK_SECRET_MIN_BYTES: usize = 32;
+/// What `KTTIPAY_ENV` may say.
+pub const ENVIRONMENTS: [&str; 3] = ["development", "test", "production"];
 
 #[derive(Clone)]
 pub struct Config {
@@ -95,13 +99,13 @@ impl fmt::Debug for Config {
             .field("redis_url", &redact_url(&self.redis_url))
             .field("http_addr", &self.http_addr)
             .field("public_url", &self.public_url)
-            .field("jwt_secret", &"<redacted>")
+            .field("jwt_secret", &"***")
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("shaype_base_url", &self.shaype_base_url)
-            .field("shaype_api_token", &"<redacted>")
-            .field("shaype_webhook_secret", &"<redacted>")
+            .field("shaype_api_token", &"***")
+            .field("shaype_webhook_secret", &"***")
             .field("sms_gateway_url", &self.sms_gateway_url)
-            .field("sms_gateway_token", &"<redacted>")
+            .field("sms_gateway_token", &"***")
             .field("queue_prefix", &self.queue_prefix)
             .finish_non_exhaustive()
     }
@@ -194,6 +198,12 @@ impl Config {
             errors: Vec::new(),
         };
         let environment = r.string("KTTIPAY_ENV", "development");
+        if !ENVIRONMENTS.contains(&environment.as_str()) {
+            r.errors.push(format!(
+                "KTTIPAY_ENV={environment:?}: must be one of {}",
+                ENVIRONMENTS.join(", ")
+            ));
+        }
         let production = environment == "production";
         let database_url = r.url(
             "DATABASE_URL",
@@ -243,6 +253,33 @@ impl Config {
         };
         let shaype_api_token = secret(&mut r, "SHAYPE_API_TOKEN", DEV_SHAYPE_API_TOKEN);
         let shaype_webhook_secret = secret(&mut r, "SHAYPE_WEBHOOK_SECRET", DEV_SHAYPE_WEBHOOK_SECRET);
+        // A real provider (any SHAYPE_BASE_URL) never gets the published
+        // development credentials, whatever KTTIPAY_ENV says.
+        if shaype_base_url.is_some() {
+            if shaype_api_token == DEV_SHAYPE_API_TOKEN {
+                r.errors
+                    .push("SHAYPE_API_TOKEN: the development token is refused when SHAYPE_BASE_URL is set".into());
+            }
+            if shaype_webhook_secret == DEV_SHAYPE_WEBHOOK_SECRET {
+                r.errors.push(
+                    "SHAYPE_WEBHOOK_SECRET: the development secret is refused when SHAYPE_BASE_URL is set".into(),
+                );
+            } else if shaype_webhook_secret.len() < WEBHOOK_SECRET_MIN_BYTES {
+                r.errors.push(format!(
+                    "SHAYPE_WEBHOOK_SECRET: must be at least {WEBHOOK_SECRET_MIN_BYTES} bytes when SHAYPE_BASE_URL is set"
+                ));
+            }
+        }
+        if production {
+            for (name, set) in [
+                ("SHAYPE_BASE_URL", shaype_base_url.is_some()),
+                ("SMTP_URL", r.optional("SMTP_URL").is_some()),
+            ] {
+                if !set {
+                    r.errors.push(format!("{name}: required when KTTIPAY_ENV=production"));
+                }
+            }
+        }
         let sandbox_addr = r.parse(
             "KTTIPAY_SANDBOX_ADDR",
             SocketAddr::from(([127, 0, 0, 1], 8090)),
@@ -502,6 +539,75 @@ mod tests {
     }
 
     #[test]
+    fn the_environment_is_one_of_three() {
+        for bad in ["prod", "Production", "staging", "dev"] {
+            let errors = Config::from_vars(&vars(&[("KTTIPAY_ENV", bad)])).unwrap_err();
+            assert!(errors.iter().any(|e| e.starts_with("KTTIPAY_ENV")), "{bad}: {errors:?}");
+        }
+        for good in ENVIRONMENTS.into_iter().filter(|e| *e != "production") {
+            assert!(Config::from_vars(&vars(&[("KTTIPAY_ENV", good)])).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn a_real_provider_never_gets_development_credentials() {
+        let strong = "a-webhook-secret-of-at-least-32-bytes!";
+        for env in ["development", "test"] {
+            let errors = Config::from_vars(&vars(&[
+                ("KTTIPAY_ENV", env),
+                ("SHAYPE_BASE_URL", "https://api.example.test"),
+            ]))
+            .unwrap_err();
+            assert!(errors.iter().any(|e| e.starts_with("SHAYPE_API_TOKEN")), "{errors:?}");
+            assert!(
+                errors.iter().any(|e| e.starts_with("SHAYPE_WEBHOOK_SECRET")),
+                "{errors:?}"
+            );
+            // Typing the development values in explicitly does not help.
+            let errors = Config::from_vars(&vars(&[
+                ("KTTIPAY_ENV", env),
+                ("SHAYPE_BASE_URL", "https://api.example.test"),
+                ("SHAYPE_API_TOKEN", DEV_SHAYPE_API_TOKEN),
+                ("SHAYPE_WEBHOOK_SECRET", DEV_SHAYPE_WEBHOOK_SECRET),
+            ]))
+            .unwrap_err();
+            assert_eq!(errors.len(), 2, "{errors:?}");
+            assert!(
+                errors.iter().all(|e| !e.contains(DEV_SHAYPE_WEBHOOK_SECRET)),
+                "no secret printed"
+            );
+        }
+        let short = Config::from_vars(&vars(&[
+            ("SHAYPE_BASE_URL", "https://api.example.test"),
+            ("SHAYPE_API_TOKEN", "live-token"),
+            ("SHAYPE_WEBHOOK_SECRET", "too-short"),
+        ]))
+        .unwrap_err();
+        assert!(short[0].contains("at least 32 bytes"), "{short:?}");
+        assert!(
+            Config::from_vars(&vars(&[
+                ("SHAYPE_BASE_URL", "https://api.example.test"),
+                ("SHAYPE_API_TOKEN", "live-token"),
+                ("SHAYPE_WEBHOOK_SECRET", strong),
+            ]))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn production_needs_a_provider_and_mail() {
+        let errors = Config::from_vars(&vars(&[
+            ("KTTIPAY_ENV", "production"),
+            ("KTTIPAY_JWT_SECRET", "a-very-long-secret-value-of-many-bytes"),
+            ("SHAYPE_API_TOKEN", "live-token"),
+            ("SHAYPE_WEBHOOK_SECRET", "a-webhook-secret-of-at-least-32-bytes!"),
+        ]))
+        .unwrap_err();
+        assert!(errors.iter().any(|e| e.starts_with("SHAYPE_BASE_URL")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.starts_with("SMTP_URL")), "{errors:?}");
+    }
+
+    #[test]
     fn secrets_are_redacted() {
         let c = Config::from_vars(&vars(&[
             ("DATABASE_URL", "postgres://app:hunter2@db/kttipay"),
@@ -512,5 +618,12 @@ mod tests {
         assert!(!shown.contains("hunter2"));
         assert!(!shown.contains("a-very-long-secret"));
         assert!(shown.contains("postgres://app:***@db/kttipay"));
+        assert!(shown.contains(r#"jwt_secret: "***""#), "{shown}");
+        let api = format!("{:?}", c.api_config());
+        assert!(
+            !api.contains("a-very-long-secret") && !api.contains(DEV_SHAYPE_WEBHOOK_SECRET),
+            "{api}"
+        );
+        assert!(api.contains(r#"jwt_secret: "***""#), "{api}");
     }
 }

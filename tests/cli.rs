@@ -30,6 +30,39 @@ fn bad_configuration_is_reported_per_variable_and_exits_2() {
 }
 
 #[test]
+fn an_unknown_environment_or_development_secrets_with_a_real_provider_exit_2() {
+    let out = kttipay().args(["serve"]).env("KTTIPAY_ENV", "prod").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("KTTIPAY_ENV=\"prod\": must be one of"), "{err}");
+
+    let out = kttipay()
+        .args(["serve"])
+        .env("SHAYPE_BASE_URL", "https://bank.example.test")
+        .env("SHAYPE_API_TOKEN", "kttipay-sandbox-token")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("SHAYPE_API_TOKEN: the development token is refused"),
+        "{err}"
+    );
+    assert!(
+        err.contains("SHAYPE_WEBHOOK_SECRET: the development secret is refused"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("kttipay-sandbox-token"),
+        "secrets are never printed: {err}"
+    );
+    assert!(
+        !err.contains("kttipay-sandbox-webhook-secret"),
+        "secrets are never printed: {err}"
+    );
+}
+
+#[test]
 fn openapi_prints_the_document_without_any_configuration() {
     let out = kttipay().arg("openapi").output().unwrap();
     assert!(out.status.success());

@@ -18,7 +18,7 @@ pub struct SocialProvider {
     pub issuers: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiConfig {
     pub public_url: String,
     pub jwt_secret: String,
@@ -38,6 +38,11 @@ pub struct ApiConfig {
     pub shaype_webhook_secret: String,
     pub app: AppSettings,
 }
+kttipay_domain::debug_redacted!(ApiConfig {
+    public_url, access_token_ttl_secs, refresh_token_ttl_days, login_attempts_per_minute_per_account,
+    login_attempts_per_minute_per_ip, trust_forwarded_for, argon2_memory_kib, argon2_iterations, google,
+    apple, queue_prefix, app
+} secret { jwt_secret, shaype_webhook_secret });
 
 /// What `GET /api/v2/core/config` tells the apps, and the limits behind it.
 #[derive(Debug, Clone)]

@@ -20,6 +20,30 @@ pub fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// Implements `Debug` for a struct that holds secrets: the listed plain fields as
+/// usual, the secret ones as `***`, so a stray `{:?}` in a log line or a panic
+/// message cannot leak a password, token or key.
+///
+/// ```
+/// struct Login { email: String, password: String }
+/// kttipay_domain::debug_redacted!(Login { email } secret { password });
+/// let shown = format!("{:?}", Login { email: "a@b.c".into(), password: "hunter2".into() });
+/// assert_eq!(shown, r#"Login { email: "a@b.c", password: "***" }"#);
+/// ```
+#[macro_export]
+macro_rules! debug_redacted {
+    ($ty:ident { $($field:ident),* $(,)? } secret { $($secret:ident),* $(,)? }) => {
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    $(.field(stringify!($secret), &"***"))*
+                    .finish()
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,7 +91,10 @@ pub struct LogMailer;
 impl Mailer for LogMailer {
     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> MailFuture<'a> {
         Box::pin(async move {
-            tracing::info!(to = %email.to, subject = %email.subject, body = %email.text, "email (SMTP_URL unset, not sent)");
+            // The body carries links, tokens and codes: never in full in a log.
+            let body = crate::redact::redact_text(&email.text);
+            let subject = crate::redact::redact_text(&email.subject);
+            tracing::info!(to = %email.to, %subject, %body, "email (SMTP_URL unset, not sent)");
             Ok(())
         })
     }

@@ -9,5 +9,6 @@
 //! Push (FCM), OCR and object storage arrive with their features.
 
 pub mod email;
+pub mod redact;
 pub mod shaype;
 pub mod sms;

@@ -76,6 +76,10 @@ impl TestApp {
                 "test-secret-that-is-at-least-32-bytes-long".into(),
             ),
             ("SMTP_URL", smtp.url.clone()),
+            // Not the development values, which a real provider URL refuses (the
+            // CLI tests point `kttipay admin` at this app's sandbox).
+            ("SHAYPE_API_TOKEN", format!("test-token-{id}")),
+            ("SHAYPE_WEBHOOK_SECRET", format!("test-webhook-secret-{id}")),
             ("KTTIPAY_DB_MAX_CONNECTIONS", "8".into()),
             ("KTTIPAY_WORKER_CONCURRENCY", "4".into()),
             ("KTTIPAY_WORKER_POLL_MS", "10".into()),

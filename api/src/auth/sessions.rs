@@ -10,7 +10,7 @@ use poem_openapi::Object;
 use serde::{Deserialize, Serialize};
 
 /// An access token and the refresh token that renews it.
-#[derive(Debug, Clone, Object, Serialize, Deserialize)]
+#[derive(Clone, Object, Serialize, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPair {
@@ -23,6 +23,7 @@ pub struct TokenPair {
     /// Always `Bearer`.
     pub token_type: String,
 }
+kttipay_domain::debug_redacted!(TokenPair { expires_in, token_type } secret { access_token, refresh_token });
 
 /// Starts a new session for `user` in the caller's transaction.
 pub async fn start(state: &AppState, conn: &mut PgConnection, user: UserId) -> Result<TokenPair, ApiError> {

@@ -49,7 +49,7 @@ pub enum RegisterResponse {
     Created(Json<RegistrationReceipt>),
 }
 
-#[derive(Debug, Object, Deserialize)]
+#[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct TokenAndPassword {
@@ -57,16 +57,18 @@ pub struct TokenAndPassword {
     pub token: String,
     pub password: String,
 }
+kttipay_domain::debug_redacted!(TokenAndPassword {} secret { token, password });
 
-#[derive(Debug, Object, Deserialize)]
+#[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct Login {
     pub email: String,
     pub password: String,
 }
+kttipay_domain::debug_redacted!(Login { email } secret { password });
 
-#[derive(Debug, Object, Deserialize)]
+#[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct SocialLogin {
@@ -75,21 +77,24 @@ pub struct SocialLogin {
     /// The provider's signed OpenID Connect ID token.
     pub id_token: String,
 }
+kttipay_domain::debug_redacted!(SocialLogin { provider } secret { id_token });
 
-#[derive(Debug, Object, Deserialize)]
+#[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
+kttipay_domain::debug_redacted!(RefreshRequest {} secret { refresh_token });
 
-#[derive(Debug, Object, Deserialize)]
+#[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct LogoutRequest {
     /// The session's refresh token; the session of the access token is ended either way.
     pub refresh_token: Option<String>,
 }
+kttipay_domain::debug_redacted!(LogoutRequest {} secret { refresh_token });
 
 #[derive(ApiResponse)]
 pub enum NoContent {

@@ -17,13 +17,14 @@ use serde::Deserialize;
 /// Longest avatar image key accepted (keys come from the signed-upload route).
 pub const IMAGE_KEY_MAX_CHARS: usize = 512;
 
-#[derive(Debug, Object, Deserialize)]
+#[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct ChangePassword {
     pub current_password: String,
     pub new_password: String,
 }
+kttipay_domain::debug_redacted!(ChangePassword {} secret { current_password, new_password });
 
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]

@@ -254,7 +254,12 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
         200
     );
 
-    // The rotated token again: theft signal, the whole family dies.
+    // The rotated token again, past the grace window: theft signal, the whole
+    // family dies. (The window is moved into the past rather than waited out.)
+    sqlx::query("UPDATE refresh_tokens SET used_at = used_at - interval '11 seconds' WHERE used_at IS NOT NULL")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let reuse = app
         .post("/api/v2/auth/refresh", json!({"refreshToken": first.refresh_token}))
         .await;
@@ -274,6 +279,35 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
         .post("/api/v2/auth/refresh", json!({"refreshToken": "garbage"}))
         .await;
     problem(garbage, 401, "invalid_refresh_token").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_refreshes_racing_with_one_token_both_get_the_same_pair() {
+    let app = TestApp::spawn().await;
+    let first = app.signed_up("twin@example.com").await;
+    let refresh = || app.post("/api/v2/auth/refresh", json!({"refreshToken": first.refresh_token}));
+    let (a, b) = tokio::join!(refresh(), refresh());
+    assert_eq!(
+        (a.status(), b.status()),
+        (reqwest::StatusCode::OK, reqwest::StatusCode::OK)
+    );
+    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    assert_eq!(a["refreshToken"], b["refreshToken"], "the same new pair");
+    assert_eq!(a["accessToken"], b["accessToken"]);
+    assert_ne!(a["refreshToken"], first.refresh_token.as_str());
+    // The session lives on, and the shared new token rotates normally once.
+    let token = a["accessToken"].as_str().unwrap();
+    assert_eq!(app.get_auth("/api/v2/users/me", token).await.status(), 200);
+    let next = app
+        .post("/api/v2/auth/refresh", json!({"refreshToken": a["refreshToken"]}))
+        .await;
+    assert_eq!(next.status(), 200);
+    // Once the pair has moved on, the old token is reuse even inside the window.
+    let late = app
+        .post("/api/v2/auth/refresh", json!({"refreshToken": first.refresh_token}))
+        .await;
+    problem(late, 401, "refresh_token_reused").await;
     app.stop().await;
 }
 

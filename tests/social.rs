@@ -208,3 +208,31 @@ async fn forged_foreign_expired_and_unverified_id_tokens_are_refused() {
     assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_social_login_proving_an_address_resets_what_an_unproven_registration_left() {
+    let (app, _) = app_with_social().await;
+    // A stranger registered Gina's address with their own name and phone.
+    let mut stranger = common::registration("gina@example.com");
+    stranger["firstName"] = json!("Mallory");
+    stranger["phone"] = json!("0499 999 999");
+    assert_eq!(app.post("/api/v2/registration", stranger).await.status(), 201);
+    let r = social(&app, "google", &signed(google_claims("g-9", "gina@example.com"))).await;
+    assert_eq!(r.status(), 200);
+    let tokens: common::Tokens = r.json().await.unwrap();
+    let me: Value = app
+        .get_auth("/api/v2/users/me", &tokens.access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["firstName"].as_str(), me["lastName"].as_str()),
+        (Some("Gina"), Some("Grey")),
+        "{me}"
+    );
+    assert!(me["phone"].as_str().is_none_or(str::is_empty), "{me}");
+    assert_eq!(me["emailVerified"], true);
+    app.drain_all().await;
+    app.stop().await;
+}

@@ -26,8 +26,8 @@ pub struct ApiConfig {
     pub refresh_token_ttl_days: i64,
     pub login_attempts_per_minute_per_account: u32,
     pub login_attempts_per_minute_per_ip: u32,
-    /// Take the client IP from `X-Forwarded-For` (only behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
+    /// Where the client IP comes from behind proxies.
+    pub forwarded: Forwarded,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub google: SocialProvider,
@@ -40,9 +40,17 @@ pub struct ApiConfig {
 }
 kttipay_domain::debug_redacted!(ApiConfig {
     public_url, access_token_ttl_secs, refresh_token_ttl_days, login_attempts_per_minute_per_account,
-    login_attempts_per_minute_per_ip, trust_forwarded_for, argon2_memory_kib, argon2_iterations, google,
+    login_attempts_per_minute_per_ip, forwarded, argon2_memory_kib, argon2_iterations, google,
     apple, queue_prefix, app
 } secret { jwt_secret, shaype_webhook_secret });
+
+/// Whether `X-Forwarded-For` is trusted, and how many of our own proxies append
+/// to it (see `routes::client_ip`).
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarded {
+    pub trust: bool,
+    pub proxies: usize,
+}
 
 /// What `GET /api/v2/core/config` tells the apps, and the limits behind it.
 #[derive(Debug, Clone)]

@@ -35,19 +35,42 @@ pub async fn upsert_for_job(
     Ok(())
 }
 
-/// Consumes a live token of `purpose`: returns its user and marks it used, in one
-/// statement so two concurrent uses cannot both succeed.
-pub async fn consume(conn: &mut PgConnection, token_hash: &[u8], purpose: &str) -> Result<Option<UserId>, sqlx::Error> {
+/// The user of a live, unused token of `purpose`, without using it: a cheap
+/// lookup that lets a bogus token be refused before any password is hashed.
+pub async fn peek<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    token_hash: &[u8],
+    purpose: &str,
+) -> Result<Option<UserId>, sqlx::Error> {
     let user: Option<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM email_tokens \
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()",
+    )
+    .bind(token_hash)
+    .bind(purpose)
+    .fetch_optional(db)
+    .await?;
+    Ok(user.map(UserId))
+}
+
+/// Consumes a live token of `purpose`: returns its user and the email job that
+/// minted it, and marks it used, in one statement so two concurrent uses cannot
+/// both succeed.
+pub async fn consume(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    purpose: &str,
+) -> Result<Option<(UserId, JobId)>, sqlx::Error> {
+    let row: Option<(Uuid, Uuid)> = sqlx::query_as(
         "UPDATE email_tokens SET used_at = now() \
          WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now() \
-         RETURNING user_id",
+         RETURNING user_id, job_id",
     )
     .bind(token_hash)
     .bind(purpose)
     .fetch_optional(conn)
     .await?;
-    Ok(user.map(UserId))
+    Ok(row.map(|(u, j)| (UserId(u), JobId(j))))
 }
 
 /// After a successful use, the user's other outstanding tokens of that purpose

@@ -38,6 +38,10 @@ pub struct PresentedToken {
     pub used_at: Option<DateTime<Utc>>,
     pub session_revoked: bool,
     pub user_blocked: bool,
+    /// Set once rotated: the successor refresh token, sealed, and when its access
+    /// token was issued.
+    pub successor_sealed: Option<Vec<u8>>,
+    pub successor_issued_at: Option<i64>,
 }
 
 /// Looks a refresh token up and locks it, so two concurrent refreshes with the same
@@ -48,7 +52,8 @@ pub async fn find_refresh_token_for_update(
 ) -> Result<Option<PresentedToken>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.session_id, s.user_id, t.expires_at, t.used_at, \
-                s.revoked_at IS NOT NULL AS session_revoked, u.blocked_at IS NOT NULL AS user_blocked \
+                s.revoked_at IS NOT NULL AS session_revoked, u.blocked_at IS NOT NULL AS user_blocked, \
+                t.successor_sealed, t.successor_issued_at \
          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
          WHERE t.token_hash = $1 FOR UPDATE OF t",
     )
@@ -57,12 +62,33 @@ pub async fn find_refresh_token_for_update(
     .await
 }
 
-pub async fn mark_token_used(conn: &mut PgConnection, token_hash: &[u8]) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1")
-        .bind(token_hash)
-        .execute(conn)
-        .await?;
+/// Marks a token rotated, keeping its sealed successor for the grace window.
+pub async fn mark_token_used(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    successor_sealed: &[u8],
+    successor_issued_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET used_at = now(), successor_sealed = $2, successor_issued_at = $3 \
+         WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .bind(successor_sealed)
+    .bind(successor_issued_at)
+    .execute(conn)
+    .await?;
     Ok(())
+}
+
+/// Whether a refresh token is live and unused (the successor handed to a twin).
+pub async fn token_is_unused(conn: &mut PgConnection, token_hash: &[u8]) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now())",
+    )
+    .bind(token_hash)
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn revoke<'e>(db: impl PgExecutor<'e>, id: SessionId, reason: &str) -> Result<(), sqlx::Error> {

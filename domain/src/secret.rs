@@ -15,6 +15,22 @@ pub fn encode(random: &[u8; TOKEN_BYTES]) -> String {
     URL_SAFE_NO_PAD.encode(random)
 }
 
+/// Seals `secret` with a one-time pad derived from `key_token`, a random token
+/// only its holder knows (we keep just its hash). Sealing again unseals. Used to
+/// keep a rotated refresh token's successor, so a racing twin of the same refresh
+/// can be handed the same pair without the database holding a usable token.
+pub fn seal(key_token: &str, secret: &[u8; TOKEN_BYTES]) -> [u8; TOKEN_BYTES] {
+    let pad = Sha256::new()
+        .chain_update(b"kttipay refresh successor v1\0")
+        .chain_update(key_token.as_bytes())
+        .finalize();
+    let mut out = [0u8; TOKEN_BYTES];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = secret[i] ^ pad[i];
+    }
+    out
+}
+
 /// What we store for a presented token.
 pub fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
@@ -46,6 +62,15 @@ macro_rules! debug_redacted {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sealing_twice_unseals_and_needs_the_presented_token() {
+        let successor = [7u8; TOKEN_BYTES];
+        let sealed = seal("old-token", &successor);
+        assert_ne!(sealed, successor);
+        assert_eq!(seal("old-token", &sealed), successor);
+        assert_ne!(seal("another-token", &sealed), successor);
+    }
+
     use super::*;
 
     #[test]

@@ -42,13 +42,18 @@ impl JwtKeys {
     }
 
     pub fn issue(&self, user: UserId, session: SessionId) -> String {
-        let now = chrono::Utc::now().timestamp();
+        self.issue_at(user, session, chrono::Utc::now().timestamp())
+    }
+
+    /// A token issued at `iat` (unix seconds). HS256 is deterministic, so the same
+    /// arguments give the same token: a refresh's racing twin gets the same one.
+    pub fn issue_at(&self, user: UserId, session: SessionId, iat: i64) -> String {
         let claims = Claims {
             sub: user.0,
             sid: session.0,
             iss: ISSUER.into(),
-            iat: now,
-            exp: now + self.ttl_secs,
+            iat,
+            exp: iat + self.ttl_secs,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).expect("HS256 encoding cannot fail")
     }

@@ -3,12 +3,51 @@
 //!
 //! In memory per API replica: with N replicas an attacker gets N times the budget,
 //! which still turns a guessing attack from millions of tries into thousands.
+//!
+//! Memory is bounded: keys are validated before they are counted (an email is at
+//! most 254 characters), keys whose budget has refilled are forgotten every
+//! minute, and a table that reaches [`MAX_TRACKED_KEYS`] keys prunes itself and,
+//! if still full, refuses every attempt (429) until keys age out rather than
+//! grow: under a flood from that many sources within a minute, failing closed
+//! for a minute beats running out of memory.
 
 use crate::error::ApiError;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+
+/// Keys one limiter table tracks at most (each is an address or an email of at
+/// most 254 bytes, so about 30 MiB per table at worst).
+pub const MAX_TRACKED_KEYS: usize = 100_000;
+/// What a refused attempt is told when the table is full: keys age out within a
+/// minute of their last use.
+const RETRY_WHEN_FULL_SECS: u64 = 60;
+/// The longest key counted: an email address (RFC 5321's path limit).
+pub const MAX_KEY_CHARS: usize = 254 + 16;
+
+/// Counts one attempt for `key`; 429 with `Retry-After` once its budget is spent.
+fn count(limiter: &DefaultKeyedRateLimiter<String>, key: &str) -> Result<(), ApiError> {
+    if key.chars().count() > MAX_KEY_CHARS {
+        return Err(ApiError::invalid_field("validation_failed", "email", "is too long"));
+    }
+    if limiter.len() >= MAX_TRACKED_KEYS {
+        limiter.retain_recent();
+        if limiter.len() >= MAX_TRACKED_KEYS {
+            tracing::warn!(
+                keys = limiter.len(),
+                "rate limiter full: refusing attempts until keys age out"
+            );
+            return Err(ApiError::too_many_requests(RETRY_WHEN_FULL_SECS));
+        }
+    }
+    let clock = DefaultClock::default();
+    if let Err(not_until) = limiter.check_key(&key.to_string()) {
+        let wait = not_until.wait_time_from(clock.now());
+        return Err(ApiError::too_many_requests(wait.as_secs().max(1)));
+    }
+    Ok(())
+}
 
 pub struct LoginLimiter {
     per_account: Arc<DefaultKeyedRateLimiter<String>>,
@@ -31,17 +70,20 @@ impl LoginLimiter {
         })
     }
 
-    /// Counts one attempt for `account` (a normalised email) from `ip`; 429 with
-    /// `Retry-After` once either budget is spent.
+    /// Counts one attempt for `account` (a normalised email, or a purpose and a
+    /// user id) from `ip`; 429 with `Retry-After` once either budget is spent.
     pub fn check(&self, account: &str, ip: &str) -> Result<(), ApiError> {
-        let clock = DefaultClock::default();
-        for (limiter, key) in [(&self.per_ip, ip), (&self.per_account, account)] {
-            if let Err(not_until) = limiter.check_key(&key.to_string()) {
-                let wait = not_until.wait_time_from(clock.now());
-                return Err(ApiError::too_many_requests(wait.as_secs().max(1)));
-            }
-        }
-        Ok(())
+        self.check_ip(ip)?;
+        self.check_account(account)
+    }
+
+    /// Counts an attempt from `ip` alone, before the account is known.
+    pub fn check_ip(&self, ip: &str) -> Result<(), ApiError> {
+        count(&self.per_ip, ip)
+    }
+
+    pub fn check_account(&self, account: &str) -> Result<(), ApiError> {
+        count(&self.per_account, account)
     }
 
     /// Forgets keys whose budget has fully refilled, so memory stays bounded.
@@ -69,18 +111,39 @@ impl JoinLimiter {
     }
 
     pub fn check(&self, user: &str, ip: &str) -> Result<(), ApiError> {
-        let clock = DefaultClock::default();
-        for (limiter, key) in [(&self.per_ip, ip), (&self.per_user, user)] {
-            if let Err(not_until) = limiter.check_key(&key.to_string()) {
-                let wait = not_until.wait_time_from(clock.now());
-                return Err(ApiError::too_many_requests(wait.as_secs().max(1)));
-            }
-        }
-        Ok(())
+        count(&self.per_ip, ip)?;
+        count(&self.per_user, user)
     }
 
     pub fn prune(&self) {
         self.per_user.retain_recent();
         self.per_ip.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_validated_and_budgets_kept_per_key() {
+        let limiter = LoginLimiter::new(2, 100).unwrap();
+        let long = format!("{}@example.com", "a".repeat(300));
+        assert_eq!(limiter.check(&long, "10.0.0.1").unwrap_err().status.as_u16(), 422);
+        assert!(limiter.check("pia@example.com", "10.0.0.1").is_ok());
+        assert!(limiter.check("pia@example.com", "10.0.0.1").is_ok());
+        let third = limiter.check("pia@example.com", "10.0.0.1").unwrap_err();
+        assert_eq!(third.status.as_u16(), 429);
+        assert!(limiter.check("sam@example.com", "10.0.0.1").is_ok(), "another account");
+    }
+
+    #[test]
+    fn a_full_table_refuses_instead_of_growing() {
+        let limiter = RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(5).unwrap()));
+        for i in 0..MAX_TRACKED_KEYS {
+            count(&limiter, &format!("k{i}")).unwrap();
+        }
+        assert_eq!(count(&limiter, "one-more").unwrap_err().status.as_u16(), 429);
+        assert!(limiter.len() <= MAX_TRACKED_KEYS);
     }
 }

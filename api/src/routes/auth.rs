@@ -8,7 +8,7 @@ use crate::json::JsonBody;
 use crate::routes::{Tag, client_ip};
 use crate::state::{AppState, SocialProvider};
 use chrono::Utc;
-use kttipay_db::{email_tokens, jobs, sessions, users};
+use kttipay_db::{email_tokens, jobs, registrations, sessions, users};
 use kttipay_domain::ids::{SessionId, UserId};
 use kttipay_domain::{Validation, secret, user as rules};
 use kttipay_jobs::kinds::{EmailTemplate, SendEmail};
@@ -135,10 +135,9 @@ impl AuthApi {
             dob.unwrap(),
         );
         // Each registration mails someone: limit it like a login to stop mail bombing.
-        state.login_limiter.check(
-            &format!("register:{email}"),
-            &client_ip(req, state.config.trust_forwarded_for),
-        )?;
+        state
+            .login_limiter
+            .check(&format!("register:{email}"), &client_ip(req, state.config.forwarded))?;
 
         let fingerprint = idempotency::fingerprint("register", &body);
         let mut tx = state.pool.begin().await?;
@@ -178,7 +177,18 @@ impl AuthApi {
                 (existing.user_id(), template)
             }
         };
-        jobs::enqueue(&mut tx, &SendEmail { user_id, template }).await?;
+        let job = jobs::enqueue(&mut tx, &SendEmail { user_id, template }).await?;
+        if template == EmailTemplate::VerifyEmail {
+            // The profile goes with this registration's link, not onto the account:
+            // the address is not proven yet (see `registrations`).
+            let profile = registrations::Profile {
+                first_name: first,
+                last_name: last,
+                phone,
+                date_of_birth: Some(dob),
+            };
+            registrations::record(&mut tx, job, user_id, &profile).await?;
+        }
         let receipt = RegistrationReceipt {
             email,
             status: "verificationEmailSent".into(),
@@ -199,9 +209,10 @@ impl AuthApi {
     async fn finish_registration(
         &self,
         state: Data<&AppState>,
+        req: &poem::Request,
         body: JsonBody<TokenAndPassword>,
     ) -> Result<NoContent, ApiError> {
-        use_token(&state, body.0, email_tokens::PURPOSE_VERIFY_EMAIL).await?;
+        use_token(&state, req, body.0, email_tokens::PURPOSE_VERIFY_EMAIL).await?;
         Ok(NoContent::Done)
     }
 
@@ -215,14 +226,7 @@ impl AuthApi {
     ) -> Result<Json<TokenPair>, ApiError> {
         let Login { email, password } = body.0;
         let mut v = Validation::new();
-        v.check(
-            "email",
-            if email.trim().is_empty() {
-                Err("is required".into())
-            } else {
-                Ok(())
-            },
-        );
+        v.check("email", login_email(&email));
         v.check(
             "password",
             if password.is_empty() {
@@ -235,7 +239,7 @@ impl AuthApi {
         let email = email.trim().to_lowercase();
         state
             .login_limiter
-            .check(&email, &client_ip(req, state.config.trust_forwarded_for))?;
+            .check(&email, &client_ip(req, state.config.forwarded))?;
 
         let user = users::find_by_email(&state.pool, &email).await?;
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -344,6 +348,25 @@ impl AuthApi {
                     }
                 };
                 users::link_social(&mut tx, &provider, &identity.subject, user.user_id()).await?;
+                if user.email_verified_at.is_none() {
+                    // The address is proven only now, by its owner: whatever an
+                    // unproven registration put on the account is not theirs.
+                    let profile = registrations::Profile {
+                        first_name: identity
+                            .given_name
+                            .clone()
+                            .and_then(|n| rules::name(&n).ok())
+                            .unwrap_or_default(),
+                        last_name: identity
+                            .family_name
+                            .clone()
+                            .and_then(|n| rules::name(&n).ok())
+                            .unwrap_or_default(),
+                        phone: String::new(),
+                        date_of_birth: None,
+                    };
+                    registrations::adopt(&mut tx, user.user_id(), &profile).await?;
+                }
                 users::mark_email_verified(&mut tx, user.user_id()).await?;
                 user
             }
@@ -411,23 +434,62 @@ impl AuthApi {
     }
 }
 
+/// A login email is only checked for shape enough to be a safe limiter key and
+/// query parameter: present, at most 254 characters (RFC 5321), no control
+/// characters (PostgreSQL cannot store NUL). Whether it exists is not revealed.
+fn login_email(raw: &str) -> Result<(), String> {
+    let email = raw.trim();
+    if email.is_empty() {
+        Err("is required".into())
+    } else if email.chars().count() > rules::EMAIL_MAX_CHARS {
+        Err(format!("must be at most {} characters", rules::EMAIL_MAX_CHARS))
+    } else if email.chars().any(char::is_control) {
+        Err("must not contain control characters".into())
+    } else {
+        Ok(())
+    }
+}
+
 /// Uses a one-time emailed token to set a password: finishing registration or
 /// resetting a forgotten password. Every session of the user ends on a reset.
-pub async fn use_token(state: &AppState, body: TokenAndPassword, purpose: &str) -> Result<(), ApiError> {
+///
+/// The token is looked up (one indexed read of its hash) before any password is
+/// hashed, so a flood of bogus tokens costs no argon2 time; attempts are limited
+/// per client IP before the lookup and per account after it.
+pub async fn use_token(
+    state: &AppState,
+    req: &poem::Request,
+    body: TokenAndPassword,
+    purpose: &str,
+) -> Result<(), ApiError> {
     rules::password(&body.password).map_err(|m| ApiError::invalid_field("weak_password", "password", &m))?;
     if body.token.trim().is_empty() {
         return Err(ApiError::invalid_field("invalid_token", "token", "is required"));
     }
-    // Hash first: the transaction should not wait on argon2.
+    let invalid = || ApiError::invalid_field("invalid_token", "token", "is invalid, used or expired");
+    state.login_limiter.check_ip(&client_ip(req, state.config.forwarded))?;
+    let token_hash = secret::hash(body.token.trim());
+    let owner = email_tokens::peek(&state.pool, &token_hash, purpose)
+        .await?
+        .ok_or_else(invalid)?;
+    state.login_limiter.check_account(&format!("{purpose}:{owner}"))?;
+    // Hash outside the transaction: it should not wait on argon2.
     let hash = state.passwords.hash(body.password).await.map_err(ApiError::internal)?;
     let mut tx = state.pool.begin().await?;
-    let Some(user) = email_tokens::consume(&mut tx, &secret::hash(body.token.trim()), purpose).await? else {
-        return Err(ApiError::invalid_field(
-            "invalid_token",
-            "token",
-            "is invalid, used or expired",
-        ));
+    // Consumed for real now: of two uses racing past the lookup, one wins.
+    let Some((user, job)) = email_tokens::consume(&mut tx, &token_hash, purpose).await? else {
+        return Err(invalid());
     };
+    let unproven = users::find_for_update(&mut tx, user)
+        .await?
+        .is_some_and(|u| u.email_verified_at.is_none());
+    if unproven && purpose == email_tokens::PURPOSE_VERIFY_EMAIL {
+        // Proven by this link: the account takes the profile registered with it,
+        // not one an earlier, unproven registration of the address left.
+        if let Some(profile) = registrations::of_job(&mut *tx, job).await? {
+            registrations::adopt(&mut tx, user, &profile).await?;
+        }
+    }
     // Either token arrived by email, so using it proves the address.
     users::set_password(&mut tx, user, &hash, true).await?;
     email_tokens::invalidate_others(&mut tx, user, purpose).await?;

@@ -241,10 +241,9 @@ impl InvitationsApi {
         body: JsonBody<Join>,
     ) -> Result<Joined, ApiError> {
         let me = auth.0.user_id;
-        state.join_limiter.check(
-            &me.to_string(),
-            &crate::routes::client_ip(req, state.config.trust_forwarded_for),
-        )?;
+        state
+            .join_limiter
+            .check(&me.to_string(), &crate::routes::client_ip(req, state.config.forwarded))?;
         let code = rules::normalize_code(&body.0.referral_code);
         if code.len() != rules::REFERRAL_CODE_CHARS {
             return Err(ApiError::invalid_field(

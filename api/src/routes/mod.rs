@@ -43,20 +43,57 @@ pub enum Tag {
     Ops,
 }
 
-/// The client's IP for rate limiting: the socket peer, or the first
-/// `X-Forwarded-For` hop when a trusted proxy sets it.
-pub fn client_ip(req: &poem::Request, trust_forwarded_for: bool) -> String {
-    if trust_forwarded_for
-        && let Some(first) = req
+/// The client's IP for rate limiting: the socket peer or, behind our own proxies
+/// (`trusted_proxies` of them, when `X-Forwarded-For` is trusted), the address
+/// the outermost of them saw.
+///
+/// Each proxy appends the address it received the request from, so the list
+/// reads `client-supplied..., seen by proxy 1, ..., seen by proxy N` and only the
+/// right-most `N` entries were written by us: the one `N` from the right is the
+/// real client. Anything left of it the client could have typed itself, so the
+/// left-most entry (which a client chooses freely) is never used.
+pub fn client_ip(req: &poem::Request, forwarded: crate::state::Forwarded) -> String {
+    if forwarded.trust
+        && let Some(ip) = req
             .header("X-Forwarded-For")
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
+            .and_then(|v| forwarded_client(v, forwarded.proxies))
     {
-        return first.to_string();
+        return ip;
     }
     req.remote_addr()
         .as_socket_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The entry `proxies` from the right of an `X-Forwarded-For` list, if the list
+/// is that long and the entry is an IP address.
+fn forwarded_client(header: &str, proxies: usize) -> Option<String> {
+    let hops: Vec<&str> = header.split(',').map(str::trim).collect();
+    let index = hops.len().checked_sub(proxies.max(1))?;
+    hops[index].parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+
+    #[test]
+    fn the_client_is_read_from_the_right_past_our_proxies() {
+        // One proxy (ours) appended the peer it saw; the rest is the client's.
+        assert_eq!(
+            forwarded_client("1.1.1.1, 203.0.113.9", 1).as_deref(),
+            Some("203.0.113.9")
+        );
+        assert_eq!(forwarded_client("203.0.113.9", 1).as_deref(), Some("203.0.113.9"));
+        // Two proxies: a CDN then our load balancer.
+        assert_eq!(
+            forwarded_client("6.6.6.6, 203.0.113.9, 198.51.100.2", 2).as_deref(),
+            Some("203.0.113.9")
+        );
+        // Too short for the proxies we have, or not an address: not trusted.
+        assert_eq!(forwarded_client("203.0.113.9", 2), None);
+        assert_eq!(forwarded_client("evil, not-an-ip", 1), None);
+        assert_eq!(forwarded_client("", 1), None);
+    }
 }

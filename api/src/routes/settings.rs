@@ -49,6 +49,7 @@ impl SettingsApi {
     async fn change_password(
         &self,
         state: Data<&AppState>,
+        req: &poem::Request,
         auth: BearerAuth,
         body: JsonBody<ChangePassword>,
     ) -> Result<NoContent, ApiError> {
@@ -58,6 +59,11 @@ impl SettingsApi {
             new_password,
         } = body.0;
         rules::password(&new_password).map_err(|m| ApiError::invalid_field("weak_password", "newPassword", &m))?;
+        // A stolen access token must not become a way to guess the password.
+        state.login_limiter.check(
+            &format!("changePassword:{}", me.user_id),
+            &crate::routes::client_ip(req, state.config.forwarded),
+        )?;
         let user = users::find(&state.pool, me.user_id)
             .await?
             .ok_or_else(|| ApiError::unauthorized("session_revoked", "This session has ended; sign in again."))?;

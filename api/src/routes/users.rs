@@ -57,10 +57,9 @@ impl UserApi {
         body: JsonBody<ResetRequest>,
     ) -> Result<Accepted, ApiError> {
         let email = rules::email(&body.0.email).map_err(|m| ApiError::invalid_field("invalid_email", "email", &m))?;
-        state.login_limiter.check(
-            &format!("reset:{email}"),
-            &client_ip(req, state.config.trust_forwarded_for),
-        )?;
+        state
+            .login_limiter
+            .check(&format!("reset:{email}"), &client_ip(req, state.config.forwarded))?;
         let mut tx = state.pool.begin().await?;
         if let Some(user) = users::find_by_email(&mut *tx, &email).await?
             && user.blocked_at.is_none()
@@ -85,9 +84,10 @@ impl UserApi {
     async fn reset_password(
         &self,
         state: Data<&AppState>,
+        req: &poem::Request,
         body: JsonBody<TokenAndPassword>,
     ) -> Result<NoContent, ApiError> {
-        use_token(&state, body.0, email_tokens::PURPOSE_RESET_PASSWORD).await?;
+        use_token(&state, req, body.0, email_tokens::PURPOSE_RESET_PASSWORD).await?;
         Ok(NoContent::Done)
     }
 }

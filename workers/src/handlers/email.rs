@@ -6,7 +6,7 @@
 //! dispatched twice cannot, because only one dispatch can start the attempt.
 
 use chrono::Utc;
-use kttipay_db::{email_tokens, emails, users};
+use kttipay_db::{email_tokens, emails, registrations, users};
 use kttipay_domain::ids::JobId;
 use kttipay_domain::secret;
 use kttipay_jobs::kinds::{EmailTemplate, SendEmail};
@@ -42,7 +42,11 @@ pub async fn run(deps: &WorkerDeps, id: JobId, job: SendEmail) -> Result<(), Job
                 chrono::Duration::hours(VERIFY_TOKEN_TTL_HOURS),
             )
             .await?;
-            templates::verify_email(&user.first_name, &user.email, &token, &deps.public_url)
+            // Greet whoever registered with this link, not an earlier registrant.
+            let first_name = registrations::of_job(&deps.pool, id)
+                .await?
+                .map_or_else(|| user.first_name.clone(), |p| p.first_name);
+            templates::verify_email(&first_name, &user.email, &token, &deps.public_url)
         }
         EmailTemplate::PasswordReset => {
             if user.blocked_at.is_some() {

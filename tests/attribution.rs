@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::group::{Person, actions, decide, group, join, person};
+use common::group::{Person, actions, decide, group, join, person, person_named};
 use common::pot::sandbox_raw;
 use common::{TestApp, problem};
 use reqwest::Method;
@@ -64,20 +64,20 @@ async fn banking(app: &TestApp, p: &Person, ktti: &str) -> Value {
 #[tokio::test]
 async fn deposits_are_attributed_in_order_or_left_for_an_admin() {
     let app = TestApp::spawn().await;
-    let owner = person(&app, "pia@example.com").await;
-    let sam = person(&app, "sam@example.com").await;
-    // Distinct names, for the name rule.
-    for (p, first, last) in [(&owner, "Pia", "Lee"), (&sam, "Sam", "Tran")] {
-        let r = app
-            .send(
-                Method::PATCH,
-                "/api/v2/settings/profile",
-                &p.token,
-                Some(json!({"firstName": first, "lastName": last})),
-            )
-            .await;
-        assert!(r.status().is_success());
-    }
+    // Distinct verified names, for the name rule.
+    let owner = person_named(&app, "pia@example.com", "Pia", "Lee").await;
+    let sam = person_named(&app, "sam@example.com", "Sam", "Tran").await;
+    // A profile name is anyone's to type: Sam calling himself after a stranger
+    // must not win the stranger's transfers.
+    let r = app
+        .send(
+            Method::PATCH,
+            "/api/v2/settings/profile",
+            &sam.token,
+            Some(json!({"firstName": "J", "lastName": "Bloggs"})),
+        )
+        .await;
+    assert!(r.status().is_success());
     let k = group(&app, &owner, json!({"name": "House"})).await;
     let id = k["id"].as_str().unwrap().to_string();
     assert_eq!(

@@ -154,6 +154,36 @@ macro_rules! rights_select {
     };
 }
 
+/// One live card's rights, with the card's row locked until the caller's
+/// transaction ends: whoever changes a card's state at the bank holds this across
+/// the call, so two jobs cannot interleave and an older decision cannot land
+/// after a newer one. `None` once the card is cancelled.
+pub async fn lock_rights(conn: &mut PgConnection, card: Uuid) -> Result<Option<CardRights>, sqlx::Error> {
+    sqlx::query_as(concat!(rights_select!(), "AND c.id = $1 FOR UPDATE OF c"))
+        .bind(card)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The member's live cards that belong to an earlier membership (issued before
+/// they last joined): a removed member who rejoined before the removal reached
+/// the bank still has the old card, and it must go.
+pub async fn from_before_rejoining<'e>(
+    db: impl PgExecutor<'e>,
+    ktti: KttiId,
+    user: UserId,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.id FROM cards c JOIN ktti_members m ON m.ktti_id = c.ktti_id AND m.user_id = c.user_id \
+         WHERE c.ktti_id = $1 AND c.user_id = $2 AND c.status <> 'cancelled' \
+           AND (m.status <> 'active' OR c.created_at < m.joined_at)",
+    )
+    .bind(ktti.0)
+    .bind(user.0)
+    .fetch_all(db)
+    .await
+}
+
 /// Every live card of a user, across ktties.
 pub async fn rights_of_user<'e>(db: impl PgExecutor<'e>, user: UserId) -> Result<Vec<CardRights>, sqlx::Error> {
     sqlx::query_as(concat!(rights_select!(), "AND c.user_id = $1 ORDER BY c.created_at"))

@@ -179,8 +179,14 @@ pub async fn managers<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<Vec<U
 /// and the account of their personal ktti.
 pub async fn candidates<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<Vec<Candidate>, sqlx::Error> {
     let rows: Vec<CandidateRow> = sqlx::query_as(
-        "SELECT m.user_id, m.deposit_reference, u.first_name, u.last_name, p.bsb, p.account_number \
+        // The name is the one the provider verified (the latest submission sent
+        // for a verified user), never the profile name anyone can edit.
+        "SELECT m.user_id, m.deposit_reference, k.first_name, k.last_name, p.bsb, p.account_number \
          FROM ktti_members m JOIN users u ON u.id = m.user_id \
+         LEFT JOIN LATERAL ( \
+             SELECT s.first_name, s.last_name FROM kyc_submissions s \
+             WHERE s.user_id = m.user_id AND s.sent_to_provider_at IS NOT NULL AND u.kyc_status = 'verified' \
+             ORDER BY s.submitted_at DESC LIMIT 1) k ON true \
          LEFT JOIN ktties p ON p.owner_id = m.user_id AND p.kind = 'personal' \
          WHERE m.ktti_id = $1 AND m.status = 'active'",
     )
@@ -193,8 +199,7 @@ pub async fn candidates<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<Vec
             user: UserId(r.user_id),
             personal_account: r.bsb.zip(r.account_number),
             deposit_reference: r.deposit_reference,
-            first_name: r.first_name,
-            last_name: r.last_name,
+            verified_name: r.first_name.zip(r.last_name),
         })
         .collect())
 }
@@ -203,8 +208,8 @@ pub async fn candidates<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<Vec
 struct CandidateRow {
     user_id: Uuid,
     deposit_reference: String,
-    first_name: String,
-    last_name: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
     bsb: Option<String>,
     account_number: Option<String>,
 }

@@ -3,7 +3,8 @@
 //! 1. a transfer from a member's own personal ktti;
 //! 2. a sender account remembered for a member;
 //! 3. the member's deposit reference in the reference or description;
-//! 4. the sender's name matching exactly one member's name.
+//! 4. the sender's name matching exactly one member's KYC-verified name (never the
+//!    profile name, which anyone can set to match a stranger's transfer).
 //!
 //! Otherwise the deposit is unassigned and an admin decides. Only active members
 //! are candidates, so a deposit from someone just removed lands unassigned.
@@ -27,8 +28,8 @@ pub struct Candidate {
     /// The BSB and account number of the member's personal ktti, if open.
     pub personal_account: Option<(String, String)>,
     pub deposit_reference: String,
-    pub first_name: String,
-    pub last_name: String,
+    /// (first, last) as the provider verified them; `None` before KYC passes.
+    pub verified_name: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +84,10 @@ pub fn attribute(credit: &Credit<'_>, members: &[Candidate], remembered: Option<
     }
     let name = credit.sender_name.map(words).filter(|n| !n.is_empty())?;
     let mut matching = members.iter().filter(|m| {
-        let (first, last) = (words(&m.first_name), words(&m.last_name));
-        name == format!("{first} {last}") || name == format!("{last} {first}")
+        m.verified_name.as_ref().is_some_and(|(first, last)| {
+            let (first, last) = (words(first), words(last));
+            name == format!("{first} {last}") || name == format!("{last} {first}")
+        })
     });
     match (matching.next(), matching.next()) {
         (Some(m), None) => Some((m.user, Reason::NameMatch)),
@@ -122,8 +125,7 @@ mod tests {
             user: UserId(uuid::Uuid::from_u128(n)),
             personal_account: personal.map(|(b, a)| (b.into(), a.into())),
             deposit_reference: reference.into(),
-            first_name: first.into(),
-            last_name: last.into(),
+            verified_name: Some((first.into(), last.into())),
         }
     }
 
@@ -193,5 +195,16 @@ mod tests {
         assert_eq!(attribute(&by("SAM TRAN"), &members(), None), None, "two Sam Trans");
         assert_eq!(attribute(&by("P LEE"), &members(), None), None);
         assert_eq!(attribute(&Credit::default(), &members(), None), None);
+    }
+
+    #[test]
+    fn a_name_counts_only_once_the_provider_verified_it() {
+        let mut unverified = member(4, "Zed", "Quinn", "KPXXXX7777", None);
+        unverified.verified_name = None;
+        let by = Credit {
+            sender_name: Some("ZED QUINN"),
+            ..Default::default()
+        };
+        assert_eq!(attribute(&by, &[unverified], None), None);
     }
 }

@@ -17,6 +17,12 @@ pub async fn person(app: &TestApp, email: &str) -> Person {
     person_of(app, email, &t).await
 }
 
+/// A verified user whose KYC-verified name is `first last`.
+pub async fn person_named(app: &TestApp, email: &str, first: &str, last: &str) -> Person {
+    let (t, _) = app.verified_named(email, first, last).await;
+    person_of(app, email, &t).await
+}
+
 pub async fn person_of(app: &TestApp, email: &str, t: &Tokens) -> Person {
     let me: Value = app
         .get_auth("/api/v2/users/me", &t.access_token)

@@ -285,9 +285,15 @@ impl TestApp {
     /// Signs up, passes KYC through the sandbox, and waits for the personal ktti
     /// to be active. Returns the tokens and the ktti as the API shows it.
     pub async fn verified_with_ktti(&self, email: &str) -> (Tokens, Value) {
+        self.verified_named(email, "Pia", "Lee").await
+    }
+
+    /// As [`Self::verified_with_ktti`], with this name on the KYC submission (the
+    /// name the provider verifies).
+    pub async fn verified_named(&self, email: &str, first: &str, last: &str) -> (Tokens, Value) {
         let t = self.signed_up(email).await;
         let kyc = json!({
-            "firstName": "Pia", "lastName": "Lee", "dateOfBirth": "1991-02-03",
+            "firstName": first, "lastName": last, "dateOfBirth": "1991-02-03",
             "address": {"line1": "5 Pitt St", "suburb": "Sydney", "state": "NSW", "postcode": "2000", "country": "AU"},
             "idDocumentType": "passport", "idDocumentNumber": "PA1234567",
         });

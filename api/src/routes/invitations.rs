@@ -230,8 +230,9 @@ impl InvitationsApi {
 
     /// Join a ktti with its referral code
     ///
-    /// 200 with the ktti when joined; 202 when the ktti requires approval (its
-    /// owner and admins get an action item). Rate limited per user and address.
+    /// 200 with the ktti when joined; 202 when the ktti requires approval, or when
+    /// the caller was removed from it before (its owner and admins get an action
+    /// item). Rate limited per user and address.
     #[oai(path = "/api/v2/ktties/join", method = "post", operation_id = "joinKtti")]
     async fn join(
         &self,
@@ -258,13 +259,14 @@ impl InvitationsApi {
         let ktti = KttiId(ktti);
         require_verified(&state, me).await?;
         let mut tx = state.pool.begin().await?;
-        if members::lock(&mut tx, ktti, me)
-            .await?
-            .is_some_and(|m| m.status == "active")
-        {
+        let before = members::lock(&mut tx, ktti, me).await?;
+        if before.as_ref().is_some_and(|m| m.status == "active") {
             return Err(ApiError::conflict("already_member", "You are already a member."));
         }
-        if approval {
+        // Someone the owner or an admin removed does not walk back in with the
+        // code: coming back needs their approval, whatever the ktti's setting.
+        let was_removed = before.is_some_and(|m| m.status == "removed");
+        if approval || was_removed {
             let name = ktties::name_of(&mut *tx, ktti).await?;
             let me_row = users::find(&mut *tx, me)
                 .await?
@@ -282,6 +284,7 @@ impl InvitationsApi {
                         "kttiName": name,
                         "firstName": me_row.first_name,
                         "lastName": me_row.last_name,
+                        "previouslyRemoved": was_removed,
                     }),
                 },
             )

@@ -26,8 +26,17 @@ fn should_be_active(c: &CardRights) -> bool {
 
 /// Blocks or unblocks each card at the bank that is not in the state its rights
 /// call for. Blocking a blocked card is harmless, so a retry simply repeats.
+///
+/// Each card is changed under its row lock, held across the bank call, and its
+/// rights are read again after taking the lock: two jobs about one card run one
+/// after the other, and the later sees what the earlier did, so a block can never
+/// be undone by an older job that read the rights before it.
 pub async fn reconcile(deps: &WorkerDeps, cards_now: Vec<CardRights>) -> Result<(), JobError> {
     for card in cards_now {
+        let mut tx = deps.pool.begin().await?;
+        let Some(card) = cards::lock_rights(&mut tx, card.id).await? else {
+            continue; // cancelled meanwhile
+        };
         let want = if should_be_active(&card) { "active" } else { "frozen" };
         if card.status == want {
             continue;
@@ -42,9 +51,26 @@ pub async fn reconcile(deps: &WorkerDeps, cards_now: Vec<CardRights>) -> Result<
             Err(e) if e.is_transient() => return Err(JobError::Transient(format!("card {}: {e}", card.id))),
             Err(e) => return Err(JobError::Permanent(format!("card {}: {e}", card.id))),
         }
-        let mut conn = deps.pool.acquire().await?;
-        cards::set_status(&mut conn, card.id, want).await?;
+        cards::set_status(&mut tx, card.id, want).await?;
+        tx.commit().await?;
     }
+    Ok(())
+}
+
+/// Cancels a card at the bank under its row lock (see [`reconcile`]); a card
+/// already cancelled is left alone, and cancelling is idempotent at the bank.
+pub async fn cancel(deps: &WorkerDeps, card: uuid::Uuid) -> Result<(), JobError> {
+    let mut tx = deps.pool.begin().await?;
+    let Some(card) = cards::lock_rights(&mut tx, card).await? else {
+        return Ok(());
+    };
+    match deps.banking.cancel_card(&card.provider_card_id).await {
+        Ok(_) => {}
+        Err(e) if e.is_transient() => return Err(JobError::Transient(format!("card {}: {e}", card.id))),
+        Err(e) => return Err(JobError::Permanent(format!("card {}: {e}", card.id))),
+    }
+    cards::set_status(&mut tx, card.id, "cancelled").await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! card and takes them out of the group. Both re-read the membership first, so a
 //! join undone before the job ran does nothing, and both are safe to repeat.
 
-use super::card_rights::reconcile;
+use super::card_rights::{cancel, reconcile};
 use super::member_card::{CardError, open_virtual_card};
 use crate::{JobError, WorkerDeps};
 use kttipay_db::{cards, ktties, members, users};
@@ -54,6 +54,11 @@ pub async fn add(deps: &WorkerDeps, _id: JobId, job: AddMemberAtBank) -> Result<
         return Ok(()); // left or removed before we got here
     }
     let (group, account) = banked(deps, ktti).await?;
+    // Back before their removal reached the bank: the old card goes first (the
+    // removal job would find it too), so they get a fresh one.
+    for old in cards::from_before_rejoining(&deps.pool, ktti, job.user_id).await? {
+        cancel(deps, old).await?;
+    }
     let customer = customer(deps, job.user_id).await?;
     deps.banking
         .add_customers_to_group(
@@ -81,17 +86,13 @@ pub async fn add(deps: &WorkerDeps, _id: JobId, job: AddMemberAtBank) -> Result<
 
 pub async fn remove(deps: &WorkerDeps, _id: JobId, job: RemoveMemberAtBank) -> Result<(), JobError> {
     let ktti = KttiId(job.ktti_id);
-    if is_active(deps, ktti, job.user_id).await? {
-        return Ok(()); // came back before we got here: keep the card
+    // Every card from the membership that ended goes, even if they came back
+    // before this job ran (a rejoin gets a card of its own).
+    for card in cards::from_before_rejoining(&deps.pool, ktti, job.user_id).await? {
+        cancel(deps, card).await?;
     }
-    if let Some(card) = cards::of_member(&deps.pool, ktti, job.user_id).await? {
-        // Cancelling a cancelled card is a no-op at the provider, so a retry is safe.
-        deps.banking
-            .cancel_card(&card.provider_card_id)
-            .await
-            .map_err(provider)?;
-        let mut conn = deps.pool.acquire().await?;
-        cards::set_status(&mut conn, card.id, "cancelled").await?;
+    if is_active(deps, ktti, job.user_id).await? {
+        return Ok(()); // came back before we got here: they stay in the group
     }
     let (group, _) = banked(deps, ktti).await?;
     let customer = customer(deps, job.user_id).await?;

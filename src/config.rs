@@ -81,6 +81,7 @@ pub struct Config {
     /// An HTTP SMS gateway; `None` writes texts to the log.
     pub sms_gateway_url: Option<String>,
     pub sms_gateway_token: String,
+    pub metrics_token: Option<String>,
     pub app: kttipay_api::state::AppSettings,
 }
 
@@ -107,6 +108,7 @@ impl fmt::Debug for Config {
             .field("shaype_webhook_secret", &"***")
             .field("sms_gateway_url", &self.sms_gateway_url)
             .field("sms_gateway_token", &"***")
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("queue_prefix", &self.queue_prefix)
             .finish_non_exhaustive()
     }
@@ -275,6 +277,7 @@ impl Config {
             for (name, set) in [
                 ("SHAYPE_BASE_URL", shaype_base_url.is_some()),
                 ("SMTP_URL", r.optional("SMTP_URL").is_some()),
+                ("KTTIPAY_METRICS_TOKEN", r.optional("KTTIPAY_METRICS_TOKEN").is_some()),
             ] {
                 if !set {
                     r.errors.push(format!("{name}: required when KTTIPAY_ENV=production"));
@@ -436,6 +439,7 @@ impl Config {
             sandbox_webhook_url: r.string("KTTIPAY_SANDBOX_WEBHOOK_URL", &public_url),
             sms_gateway_url: r.optional("SMS_GATEWAY_URL"),
             sms_gateway_token: r.string("SMS_GATEWAY_TOKEN", ""),
+            metrics_token: r.optional("KTTIPAY_METRICS_TOKEN"),
             app: kttipay_api::state::AppSettings {
                 min_app_version_ios: r.string("KTTIPAY_MIN_APP_VERSION_IOS", "1.0.0"),
                 min_app_version_android: r.string("KTTIPAY_MIN_APP_VERSION_ANDROID", "1.0.0"),
@@ -448,6 +452,24 @@ impl Config {
                     10,
                     |v: &u32| (1..=100_000).contains(v),
                     "1 to 100000",
+                ),
+                group_ktties_per_user: r.parse(
+                    "KTTIPAY_GROUP_KTTIES_PER_USER",
+                    20,
+                    |v: &u32| (1..=10_000).contains(v),
+                    "1 to 10000",
+                ),
+                invitations_per_ktti_per_day: r.parse(
+                    "KTTIPAY_INVITATIONS_PER_KTTI_PER_DAY",
+                    100,
+                    |v: &u32| (1..=100_000).contains(v),
+                    "1 to 100000",
+                ),
+                kyc_submissions_per_day: r.parse(
+                    "KTTIPAY_KYC_SUBMISSIONS_PER_DAY",
+                    5,
+                    |v: &u32| (1..=1_000).contains(v),
+                    "1 to 1000",
                 ),
             },
             shaype_base_url,
@@ -489,6 +511,7 @@ impl Config {
             apple: self.apple.clone(),
             queue_prefix: self.queue_prefix.clone(),
             shaype_webhook_secret: self.shaype_webhook_secret.clone(),
+            metrics_token: self.metrics_token.clone(),
             app: self.app.clone(),
         }
     }
@@ -613,6 +636,10 @@ mod tests {
             ("SHAYPE_WEBHOOK_SECRET", "a-webhook-secret-of-at-least-32-bytes!"),
         ]))
         .unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.starts_with("KTTIPAY_METRICS_TOKEN")),
+            "{errors:?}"
+        );
         assert!(errors.iter().any(|e| e.starts_with("SHAYPE_BASE_URL")), "{errors:?}");
         assert!(errors.iter().any(|e| e.starts_with("SMTP_URL")), "{errors:?}");
     }

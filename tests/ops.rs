@@ -57,6 +57,27 @@ async fn health_metrics_and_request_ids() {
 }
 
 #[tokio::test]
+async fn metrics_answer_only_the_operators_token_when_one_is_set() {
+    let app = TestApp::spawn_with(|v| {
+        v.insert("KTTIPAY_METRICS_TOKEN".into(), "operators-only-token".into());
+    })
+    .await;
+    let get = |token: Option<&str>| {
+        let mut req = app.client.get(app.url("/metrics"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    problem(get(None).await.unwrap(), 401, "metrics_token_required").await;
+    problem(get(Some("guess")).await.unwrap(), 401, "metrics_token_required").await;
+    let ok = get(Some("operators-only-token")).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("kttipay_http_requests_total"));
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn unknown_routes_and_methods_answer_in_problem_json() {
     let app = TestApp::spawn().await;
     let r = app.client.get(app.url("/api/v2/nothing-here")).send().await.unwrap();

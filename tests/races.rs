@@ -65,17 +65,23 @@ async fn a_removed_member_needs_approval_to_return_and_loses_the_old_card() {
         .find(|a| a["type"] == "joinApproval")
         .expect("the owner decides");
     assert_eq!(item["payload"]["previouslyRemoved"], true);
-    assert_eq!(
-        decide(
-            &app,
-            &owner.token,
-            item["uuid"].as_str().unwrap(),
-            json!({"decision": "approve"})
-        )
+    // Approved the way the documented client does it: no body at all.
+    let approved = app
+        .client
+        .post(app.url(&format!("/api/v2/actions/{}", item["uuid"].as_str().unwrap())))
+        .bearer_auth(&owner.token)
+        .send()
         .await
-        .status(),
-        204
-    );
+        .unwrap();
+    assert_eq!(approved.status(), 204);
+    let again = decide(
+        &app,
+        &owner.token,
+        item["uuid"].as_str().unwrap(),
+        json!({"decision": "reject"}),
+    )
+    .await;
+    assert_eq!(again.status(), 409, "decided once");
 
     // The bank comes back: the old card is cancelled there, and Rex holds a new one.
     faults(&app, json!({})).await;

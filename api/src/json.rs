@@ -40,25 +40,74 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let _ = request;
-        // Read at most the limit: a huge or endless body is refused without
-        // buffering it first.
-        let bytes = body
-            .take()?
-            .into_bytes_limit(JSON_BODY_MAX_BYTES)
-            .await
-            .map_err(|e| match e {
-                poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
-                    poem::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("The body must be at most {JSON_BODY_MAX_BYTES} bytes."),
-                ),
-                other => ApiError::bad_request(format!("The body could not be read: {other}")),
-            })?;
-        Ok(JsonBody(parse(&bytes)?))
+        Ok(JsonBody(parse(&read_limited(body).await?)?))
     }
 }
 
 impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned + Send);
+
+/// A JSON body that may be left out: no body at all (and no `Content-Type`) is
+/// `None`, declared `required: false` in the document. A body that is there is
+/// parsed as [`JsonBody`] parses it.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<'a, T: Type + DeserializeOwned + Send> poem_openapi::ApiExtractor<'a> for OptionalJsonBody<T> {
+    const TYPES: &'static [poem_openapi::ApiExtractorType] = &[poem_openapi::ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<poem_openapi::registry::MetaRequest> {
+        Some(poem_openapi::registry::MetaRequest {
+            description: None,
+            content: vec![poem_openapi::registry::MetaMediaType {
+                content_type: "application/json",
+                schema: T::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: poem_openapi::ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let bytes = read_limited(body).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(None));
+        }
+        match request.content_type() {
+            Some(ct) if JsonBody::<T>::check_content_type(ct) => Ok(OptionalJsonBody(Some(parse(&bytes)?))),
+            Some(ct) => Err(poem_openapi::error::ContentTypeError::NotSupported {
+                content_type: ct.to_string(),
+            }
+            .into()),
+            None => Err(poem_openapi::error::ContentTypeError::ExpectContentType.into()),
+        }
+    }
+}
+
+/// Reads a body up to [`JSON_BODY_MAX_BYTES`]: a huge or endless body is refused
+/// (413) without buffering it first.
+async fn read_limited(body: &mut RequestBody) -> poem::Result<Vec<u8>> {
+    let bytes = body
+        .take()?
+        .into_bytes_limit(JSON_BODY_MAX_BYTES)
+        .await
+        .map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => ApiError::new(
+                poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("The body must be at most {JSON_BODY_MAX_BYTES} bytes."),
+            ),
+            other => ApiError::bad_request(format!("The body could not be read: {other}")),
+        })?;
+    Ok(bytes.to_vec())
+}
 
 /// Parses a body: syntax errors are 400, shape errors 422 with the field path.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

@@ -8,6 +8,7 @@
 //!   extractor that tells 400 from 422.
 //! - [`idempotency`]: `Idempotency-Key` replays.
 //! - [`membership`]: inviting, admitting and departing members, shared by routes.
+//! - [`quota`]: per-user and per-ktti limits (429 daily, 409 standing caps).
 //! - [`observe`]: request ids, HTTP metrics, last-resort error conversion.
 //! - [`ops`]: `/health/*`, `/metrics`, the document and docs page; [`openapi`] and
 //!   [`app`] assemble it all.
@@ -20,6 +21,7 @@ pub mod json;
 pub mod membership;
 pub mod observe;
 pub mod ops;
+pub mod quota;
 pub mod raw_json;
 pub mod routes;
 pub mod state;

@@ -107,9 +107,24 @@ impl OpsApi {
 
     /// Prometheus metrics
     ///
-    /// The text exposition of every metric this process records.
+    /// The text exposition of every metric this process records. With
+    /// `KTTIPAY_METRICS_TOKEN` set (required in production) it answers only
+    /// `Authorization: Bearer <that token>`, else 401: metrics name routes,
+    /// queues and money alerts, which are no one else's business.
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
-    async fn metrics(&self, state: Data<&AppState>) -> Result<PlainText<String>, ApiError> {
+    async fn metrics(&self, state: Data<&AppState>, req: &poem::Request) -> Result<PlainText<String>, ApiError> {
+        if let Some(expected) = state.config.metrics_token.as_deref() {
+            let presented = req
+                .header("Authorization")
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            if !kttipay_domain::secret::same(presented, expected) {
+                return Err(ApiError::unauthorized(
+                    "metrics_token_required",
+                    "Metrics need the operators' bearer token.",
+                ));
+            }
+        }
         Ok(PlainText(state.metrics.render()))
     }
 

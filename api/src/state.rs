@@ -36,13 +36,15 @@ pub struct ApiConfig {
     pub queue_prefix: String,
     /// The HMAC secret of the banking provider's webhooks.
     pub shaype_webhook_secret: String,
+    /// Bearer token `/metrics` asks for; `None` leaves it open (development).
+    pub metrics_token: Option<String>,
     pub app: AppSettings,
 }
 kttipay_domain::debug_redacted!(ApiConfig {
     public_url, access_token_ttl_secs, refresh_token_ttl_days, login_attempts_per_minute_per_account,
     login_attempts_per_minute_per_ip, forwarded, argon2_memory_kib, argon2_iterations, google,
     apple, queue_prefix, app
-} secret { jwt_secret, shaype_webhook_secret });
+} secret { jwt_secret, shaype_webhook_secret, metrics_token });
 
 /// Whether `X-Forwarded-For` is trusted, and how many of our own proxies append
 /// to it (see `routes::client_ip`).
@@ -63,6 +65,12 @@ pub struct AppSettings {
     pub support_phone: String,
     /// Joining by referral code, per user and per client IP, per hour.
     pub joins_per_hour: u32,
+    /// Open group ktties one user may own.
+    pub group_ktties_per_user: u32,
+    /// Invitations one ktti may send in 24 hours.
+    pub invitations_per_ktti_per_day: u32,
+    /// KYC submissions one user may make in 24 hours.
+    pub kyc_submissions_per_day: u32,
 }
 
 /// Cheap to clone: everything behind one `Arc`.

@@ -34,6 +34,7 @@ pub mod members;
 pub mod mismatches;
 pub mod notes;
 pub mod provider_events;
+pub mod quotas;
 pub mod registrations;
 pub mod sessions;
 pub mod setup;

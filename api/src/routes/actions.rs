@@ -4,7 +4,7 @@
 
 use crate::auth::BearerAuth;
 use crate::error::ApiError;
-use crate::json::JsonBody;
+use crate::json::OptionalJsonBody;
 use crate::membership;
 use crate::routes::Tag;
 use crate::routes::deposits::assign;
@@ -66,10 +66,25 @@ pub struct ActionList {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
-    /// `approve` or `reject`.
+    /// `approve` (the default) or `reject`.
+    #[oai(default = "approve")]
+    #[serde(default = "approve")]
     pub decision: String,
     /// Unassigned deposits: the member to assign it to when approving.
     pub assignee_id: Option<Uuid>,
+}
+
+fn approve() -> String {
+    "approve".into()
+}
+
+impl Default for Decision {
+    fn default() -> Self {
+        Decision {
+            decision: approve(),
+            assignee_id: None,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -94,7 +109,8 @@ impl ActionsApi {
     /// Execute an action item
     ///
     /// `{decision: "approve" | "reject"}` (an unassigned deposit also takes
-    /// `assigneeId` to approve). 204; 409 `action_already_decided` the second time.
+    /// `assigneeId` to approve). No body at all approves, as the documented
+    /// client sends none. 204; 409 `action_already_decided` the second time.
     #[oai(
         path = "/api/v2/actions/:actionItemUuid",
         method = "post",
@@ -105,9 +121,10 @@ impl ActionsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(name = "actionItemUuid")] id: Path<Uuid>,
-        body: JsonBody<Decision>,
+        body: OptionalJsonBody<Decision>,
     ) -> Result<Executed, ApiError> {
-        let approve = match body.0.decision.as_str() {
+        let body = body.0.unwrap_or_default();
+        let approve = match body.decision.as_str() {
             "approve" => true,
             "reject" => false,
             _ => {
@@ -184,7 +201,7 @@ impl ActionsApi {
                 membership::admit(&state, &mut tx, ktti, who, None).await?;
             }
             (Kind::UnassignedDeposit, true) => {
-                let assignee = body.0.assignee_id.ok_or_else(|| {
+                let assignee = body.assignee_id.ok_or_else(|| {
                     ApiError::invalid_field("validation_failed", "assigneeId", "is required to approve")
                 })?;
                 let deposit = item

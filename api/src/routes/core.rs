@@ -40,6 +40,9 @@ pub struct Limits {
     pub invitation_ttl_days: i64,
     pub referral_code_chars: u32,
     pub joins_per_hour: u32,
+    pub group_ktties_per_user: u32,
+    pub invitations_per_ktti_per_day: u32,
+    pub kyc_submissions_per_day: u32,
 }
 
 #[derive(Debug, Object)]
@@ -96,6 +99,9 @@ impl CoreApi {
                 invitation_ttl_days: INVITATION_TTL_DAYS,
                 referral_code_chars: count(REFERRAL_CODE_CHARS),
                 joins_per_hour: app.joins_per_hour,
+                group_ktties_per_user: app.group_ktties_per_user,
+                invitations_per_ktti_per_day: app.invitations_per_ktti_per_day,
+                kyc_submissions_per_day: app.kyc_submissions_per_day,
             },
             support: Support {
                 email: app.support_email.clone(),

@@ -74,6 +74,10 @@ async fn create_group(
         let view = read(&mut tx, user, KttiId(first.id)).await?.into();
         return Ok(Created::Ktti(Json(view)));
     }
+    // Serialises one user's creates, so two at once cannot both squeeze under the cap.
+    users::find_for_update(&mut tx, user).await?;
+    let owned = kttipay_db::quotas::group_ktties_owned(&mut *tx, user).await?;
+    crate::quota::cap(owned, state.config.app.group_ktties_per_user, "open group ktties")?;
     let ktti = KttiId::new();
     let code = referral_code(rand::random());
     ktties::create_group(

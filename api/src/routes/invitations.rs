@@ -143,6 +143,8 @@ impl InvitationsApi {
         if let Some(first) = idempotency::begin::<InvitationView>(&mut tx, &scope, key, &fingerprint).await? {
             return Ok(Invited::Created(Json(first)));
         }
+        let (sent, oldest) = kttipay_db::quotas::invitations_last_day(&mut *tx, KttiId(k.id)).await?;
+        crate::quota::daily(sent, state.config.app.invitations_per_ktti_per_day, oldest)?;
         let invitee = users::find_by_email(&mut *tx, &email).await?.map(|u| u.user_id());
         if let Some(u) = invitee
             && members::lock(&mut tx, KttiId(k.id), u)

@@ -152,6 +152,9 @@ impl KycApi {
             }
             _ => {}
         }
+        // Each submission is a request to the provider (and a check it may bill).
+        let (made, oldest) = kttipay_db::quotas::kyc_submissions_last_day(&mut *tx, me).await?;
+        crate::quota::daily(made, state.config.app.kyc_submissions_per_day, oldest)?;
         let id = Uuid::now_v7();
         kyc::insert(
             &mut tx,

@@ -222,6 +222,16 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             poll_interval: Duration::from_millis(config.worker_poll_ms),
         };
         tasks.spawn(run_worker_pool(deps, workers, shutdown.clone()));
+        let retention = kttipay_workers::retention::RetentionConfig {
+            idempotency_key_ttl_hours: config.idempotency_key_ttl_hours,
+            job_retention_days: config.job_retention_days,
+            interval: Duration::from_secs(config.purge_interval_secs),
+        };
+        tasks.spawn(kttipay_workers::retention::run_retention(
+            pool.clone(),
+            retention,
+            shutdown.clone(),
+        ));
     }
 
     Ok(Running {

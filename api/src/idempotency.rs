@@ -58,6 +58,20 @@ pub async fn begin<T: DeserializeOwned>(
     }
 }
 
+/// For a route whose response shows current state (a ktti, a card, a status):
+/// claims `key` like [`begin`], and `true` means the first request with it
+/// already committed its effects, so the caller answers from state as it is now.
+pub async fn replayed(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: Option<&str>,
+    fingerprint: &[u8],
+) -> Result<bool, ApiError> {
+    Ok(begin::<serde_json::Value>(conn, scope, key, fingerprint)
+        .await?
+        .is_some())
+}
+
 /// Stores the response for `key` in the same transaction as the effects.
 pub async fn finish<T: Serialize>(
     conn: &mut PgConnection,

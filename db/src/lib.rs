@@ -36,6 +36,7 @@ pub mod notes;
 pub mod provider_events;
 pub mod quotas;
 pub mod registrations;
+pub mod retention;
 pub mod sessions;
 pub mod setup;
 pub mod transactions;

@@ -7,6 +7,7 @@
 //! - [`execute`]: one attempt of one job: start it in PostgreSQL, run the handler,
 //!   record done / retry-with-backoff / dead.
 //! - [`handlers`]: one module per job kind.
+//! - [`retention`]: the timed purge of expired idempotency keys and old jobs.
 //! - [`templates`]: email bodies.
 //! - [`redis_queue`]: queue naming and the apalis Redis storage per queue.
 //! - [`wake`]: the idle-worker wake-up tick (works around an apalis-core 1.0 bug).
@@ -16,6 +17,7 @@ pub mod handlers;
 pub mod pool;
 pub mod redis_queue;
 pub mod relay;
+pub mod retention;
 pub mod templates;
 pub mod wake;
 

@@ -56,6 +56,14 @@ pub enum Invited {
     Created(Json<InvitationView>),
 }
 
+/// What a join did, kept with its `Idempotency-Key`; a replay shows the ktti as
+/// it is now.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JoinOutcome {
+    ktti_id: Uuid,
+    awaiting_approval: bool,
+}
+
 #[derive(ApiResponse)]
 pub enum Joined {
     /// Joined: the caller is now a member.
@@ -187,10 +195,20 @@ impl InvitationsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
     ) -> Result<Json<KttiView>, ApiError> {
         let me = auth.0.user_id;
         require_verified(&state, me).await?;
+        let key = key.0.as_deref();
+        let scope = format!("invitation.accept:{me}:{}", id.0);
+        let fingerprint = idempotency::fingerprint("acceptInvitation", &id.0);
         let mut tx = state.pool.begin().await?;
+        if idempotency::replayed(&mut tx, &scope, key, &fingerprint).await? {
+            let view = ktties::find_for_member(&mut *tx, me, KttiId(id.0))
+                .await?
+                .ok_or_else(|| ApiError::not_found("ktti_not_found", "No such ktti."))?;
+            return Ok(Json(view.into()));
+        }
         let invitation = invitations::lock_pending_for(&mut tx, KttiId(id.0), me)
             .await?
             .ok_or_else(no_invitation)?;
@@ -204,6 +222,7 @@ impl InvitationsApi {
         let view = ktties::find_for_member(&mut *tx, me, KttiId(id.0))
             .await?
             .ok_or_else(|| ApiError::internal("joined ktti not visible"))?;
+        idempotency::finish(&mut tx, &scope, key, 200, &serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(Json(view.into()))
     }
@@ -241,6 +260,7 @@ impl InvitationsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         req: &poem::Request,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
         body: JsonBody<Join>,
     ) -> Result<Joined, ApiError> {
         let me = auth.0.user_id;
@@ -255,12 +275,25 @@ impl InvitationsApi {
                 &format!("must be {} characters", rules::REFERRAL_CODE_CHARS),
             ));
         }
-        let (ktti, _status, approval) = ktties::by_referral_code(&state.pool, &code)
+        require_verified(&state, me).await?;
+        let key = key.0.as_deref();
+        let scope = format!("ktti.join:{me}");
+        let fingerprint = idempotency::fingerprint("joinKtti", &code);
+        let mut tx = state.pool.begin().await?;
+        // Before the code is looked up: a replay answers even once it is rotated.
+        if let Some(first) = idempotency::begin::<JoinOutcome>(&mut tx, &scope, key, &fingerprint).await? {
+            if first.awaiting_approval {
+                return Ok(Joined::AwaitingApproval);
+            }
+            let view = ktties::find_for_member(&mut *tx, me, KttiId(first.ktti_id))
+                .await?
+                .ok_or_else(|| ApiError::not_found("ktti_not_found", "No such ktti."))?;
+            return Ok(Joined::Member(Json(Box::new(view.into()))));
+        }
+        let (ktti, _status, approval) = ktties::by_referral_code(&mut *tx, &code)
             .await?
             .ok_or_else(|| ApiError::not_found("referral_code_not_found", "No ktti has that referral code."))?;
         let ktti = KttiId(ktti);
-        require_verified(&state, me).await?;
-        let mut tx = state.pool.begin().await?;
         let before = members::lock(&mut tx, ktti, me).await?;
         if before.as_ref().is_some_and(|m| m.status == "active") {
             return Err(ApiError::conflict("already_member", "You are already a member."));
@@ -291,6 +324,11 @@ impl InvitationsApi {
                 },
             )
             .await?;
+            let outcome = JoinOutcome {
+                ktti_id: ktti.0,
+                awaiting_approval: true,
+            };
+            idempotency::finish(&mut tx, &scope, key, 202, &outcome).await?;
             tx.commit().await?;
             return Ok(Joined::AwaitingApproval);
         }
@@ -298,6 +336,11 @@ impl InvitationsApi {
         let view = ktties::find_for_member(&mut *tx, me, ktti)
             .await?
             .ok_or_else(|| ApiError::internal("joined ktti not visible"))?;
+        let outcome = JoinOutcome {
+            ktti_id: ktti.0,
+            awaiting_approval: false,
+        };
+        idempotency::finish(&mut tx, &scope, key, 200, &outcome).await?;
         tx.commit().await?;
         Ok(Joined::Member(Json(Box::new(view.into()))))
     }

@@ -312,18 +312,26 @@ impl BankingApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
+        #[oai(name = "Idempotency-Key")] key: poem_openapi::param::Header<Option<String>>,
         body: crate::json::JsonBody<CardAddress>,
     ) -> Result<CardOrdered, ApiError> {
         let address = address_json(&body.0)?;
         let (ktti, card) = card_for_change(&state, auth.0.user_id, id.0).await?;
+        let key = key.0.as_deref();
+        let scope = format!("card.physical:{}:{}", auth.0.user_id, id.0);
+        let fingerprint = crate::idempotency::fingerprint("orderPhysicalCard", &address);
         let mut tx = state.pool.begin().await?;
-        if !cards::order_physical(&mut tx, card.id, &address).await? {
+        let replay = crate::idempotency::replayed(&mut tx, &scope, key, &fingerprint).await?;
+        if !replay && !cards::order_physical(&mut tx, card.id, &address).await? {
             return Err(ApiError::conflict(
                 "card_already_ordered",
                 "A physical card is already ordered.",
             ));
         }
-        kttipay_db::jobs::enqueue(&mut tx, &kttipay_jobs::kinds::OrderPhysicalCard { card_id: card.id }).await?;
+        if !replay {
+            kttipay_db::jobs::enqueue(&mut tx, &kttipay_jobs::kinds::OrderPhysicalCard { card_id: card.id }).await?;
+            crate::idempotency::finish(&mut tx, &scope, key, 202, &serde_json::json!({})).await?;
+        }
         tx.commit().await?;
         let card = cards::of_member(&state.pool, ktti, auth.0.user_id)
             .await?

@@ -106,6 +106,7 @@ impl KycApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
+        #[oai(name = "Idempotency-Key")] key: poem_openapi::param::Header<Option<String>>,
         body: JsonBody<KycRequest>,
     ) -> Result<Submitted, ApiError> {
         let me = auth.0.user_id;
@@ -133,7 +134,19 @@ impl KycApi {
             country: country.unwrap_or_default(),
         };
 
+        // The document number stays out of the fingerprint: a hash of so few
+        // digits could be reversed by trying them all. Its last four stand in.
+        let doc_number = doc_number.unwrap_or_default();
+        let last4: String = doc_number.chars().rev().take(4).collect();
+        let fingerprint =
+            crate::idempotency::fingerprint("submitKyc", &(&first, &last, dob, &address, doc_type, &last4));
+        let key = key.0.as_deref();
+        let scope = format!("kyc.submit:{me}");
         let mut tx = state.pool.begin().await?;
+        if crate::idempotency::replayed(&mut tx, &scope, key, &fingerprint).await? {
+            tx.commit().await?;
+            return Ok(Submitted::Accepted(Json(view(&state, me).await?)));
+        }
         let user = users::find_for_update(&mut tx, me)
             .await?
             .ok_or_else(|| ApiError::unauthorized("session_revoked", "This session has ended; sign in again."))?;
@@ -166,12 +179,13 @@ impl KycApi {
                 date_of_birth: dob.unwrap_or(today),
                 address: serde_json::to_value(&address).map_err(ApiError::internal)?,
                 id_document_type: doc_type.unwrap_or("passport"),
-                id_document_number: doc_number.as_deref().unwrap_or_default(),
+                id_document_number: &doc_number,
             },
         )
         .await?;
         kyc::set_status(&mut tx, me, "pending").await?;
         jobs::enqueue(&mut tx, &SubmitKyc { submission_id: id }).await?;
+        crate::idempotency::finish(&mut tx, &scope, key, 202, &serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(Submitted::Accepted(Json(view(&state, me).await?)))
     }

@@ -301,6 +301,7 @@ impl MembershipApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
+        #[oai(name = "Idempotency-Key")] key: poem_openapi::param::Header<Option<String>>,
         body: JsonBody<AdminRequest>,
     ) -> Result<Requested, ApiError> {
         let k = visible(&state, auth.0.user_id, id.0).await?;
@@ -319,7 +320,13 @@ impl MembershipApi {
                 &format!("must be at most {ADMIN_REQUEST_MESSAGE_MAX_CHARS} characters"),
             ));
         }
+        let key = key.0.as_deref();
+        let scope = format!("admin.request:{}:{}", auth.0.user_id, k.id);
+        let fingerprint = crate::idempotency::fingerprint("requestAdmin", &message);
         let mut tx = state.pool.begin().await?;
+        if crate::idempotency::replayed(&mut tx, &scope, key, &fingerprint).await? {
+            return Ok(Requested::Accepted);
+        }
         let created = actions::create(
             &mut tx,
             &NewAction {
@@ -339,6 +346,7 @@ impl MembershipApi {
                 "Your request is waiting for a decision.",
             ));
         }
+        crate::idempotency::finish(&mut tx, &scope, key, 202, &json!({})).await?;
         tx.commit().await?;
         Ok(Requested::Accepted)
     }

@@ -12,6 +12,10 @@ use kttipay_jobs::Queue;
 #[derive(Parser)]
 #[command(name = "kttipay", version, about = "KttiPay backend")]
 struct Cli {
+    /// Check the configuration for the given command and exit: 0 when it would
+    /// start, 2 with every problem named otherwise. Connects to nothing.
+    #[arg(long, global = true)]
+    check_config: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -76,6 +80,9 @@ async fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
+    if cli.check_config {
+        check_config(&config, cli.command.as_ref());
+    }
     init_logging(config.log_format);
     if config.jwt_secret_is_default {
         tracing::warn!("KTTIPAY_JWT_SECRET is unset: using the development secret");
@@ -181,6 +188,63 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Openapi => unreachable!("handled before configuration"),
     }
+}
+
+/// `--check-config`: what the command would run, and whether it could start.
+fn check_config(config: &Config, command: Option<&Command>) -> ! {
+    let roles = match command {
+        None | Some(Command::Serve) => Roles::everything(config),
+        Some(Command::Api) => Roles {
+            api: true,
+            relay: false,
+            worker_queues: vec![],
+            sandbox: false,
+        },
+        Some(Command::Worker { queues, .. }) => {
+            let mut bad = Vec::new();
+            let queues = match queues {
+                Some(names) => names
+                    .iter()
+                    .filter_map(|n| {
+                        Queue::parse(n).or_else(|| {
+                            bad.push(format!("--queues: unknown queue {n:?}"));
+                            None
+                        })
+                    })
+                    .collect(),
+                None => config.worker_queues.clone(),
+            };
+            if !bad.is_empty() {
+                report_and_exit(&bad);
+            }
+            Roles {
+                api: false,
+                relay: true,
+                worker_queues: queues,
+                sandbox: false,
+            }
+        }
+        Some(_) => Roles {
+            api: false,
+            relay: false,
+            worker_queues: vec![],
+            sandbox: false,
+        },
+    };
+    let problems = roles.problems(config);
+    if !problems.is_empty() {
+        report_and_exit(&problems);
+    }
+    println!("configuration ok ({} environment)", config.environment);
+    std::process::exit(0)
+}
+
+fn report_and_exit(problems: &[String]) -> ! {
+    eprintln!("kttipay: invalid configuration:");
+    for p in problems {
+        eprintln!("  - {p}");
+    }
+    std::process::exit(2)
 }
 
 /// Compares our balances with the provider's; whether they all agree.

@@ -43,6 +43,18 @@ impl Roles {
             sandbox: config.shaype_base_url.is_none(),
         }
     }
+
+    /// What these roles need beyond a valid configuration, each problem naming
+    /// its variable: checked at start and by `kttipay --check-config`, so a
+    /// process that would exit at start fails the check instead.
+    pub fn problems(&self, config: &Config) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.worker_queues.is_empty() && !self.sandbox && config.shaype_base_url.is_none() {
+            problems
+                .push("SHAYPE_BASE_URL: required by workers outside `serve` (no embedded sandbox to call)".to_string());
+        }
+        problems
+    }
 }
 
 /// The sandbox's settings from ours; webhooks go to `webhook_base`.
@@ -198,6 +210,9 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
                 Arc::new(LogMailer)
             }
         };
+        if let Some(problem) = roles.problems(config).into_iter().next() {
+            anyhow::bail!("{problem}");
+        }
         let banking_url = shaype_base_url
             .clone()
             .context("no banking provider: set SHAYPE_BASE_URL")?;

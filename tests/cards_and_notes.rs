@@ -36,9 +36,10 @@ async fn a_physical_card_is_ordered_its_address_changes_until_it_ships() {
     assert_eq!(body["errors"][0]["field"], "address.line1");
     assert_eq!(body["errors"][1]["field"], "address.state");
 
-    // A slow bank keeps the conversion in flight while the address changes.
+    // The bank is down: the conversion waits (retrying with backoff) while the
+    // address changes, and the new address is the one sent to the bank.
     assert_eq!(
-        app.sandbox(Method::PUT, "/sandbox/faults", Some(json!({"latencyMs": 1500})))
+        app.sandbox(Method::PUT, "/sandbox/faults", Some(json!({"errorRate": 1.0})))
             .await
             .status(),
         200
@@ -60,12 +61,29 @@ async fn a_physical_card_is_ordered_its_address_changes_until_it_ships() {
     assert_eq!(moved["deliveryAddress"]["line1"], "9 Queen St");
 
     app.sandbox(Method::PUT, "/sandbox/faults", Some(json!({}))).await;
-    app.drain().await;
+    app.drain_all().await;
     let card: Value = app.get_auth(&url(""), &t.access_token).await.json().await.unwrap();
     assert_eq!(
         (card["type"].as_str(), card["orderStatus"].as_str()),
         (Some("physical"), Some("shipped"))
     );
+    // The bank posts it to the changed address.
+    let provider_card: String = sqlx::query_scalar("SELECT provider_card_id FROM cards WHERE id = $1::uuid")
+        .bind(card["id"].as_str().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let sandbox = sqlx::PgPool::connect(&format!("{}_sandbox", app.config.database_url))
+        .await
+        .unwrap();
+    let posted_to: Value = sqlx::query_scalar("SELECT delivery_address FROM cards WHERE id = $1::uuid")
+        .bind(&provider_card)
+        .fetch_one(&sandbox)
+        .await
+        .unwrap();
+    sandbox.close().await;
+    assert_eq!(posted_to["line1"], "9 Queen St", "{posted_to}");
+    assert_eq!(posted_to["townOrCity"], "Newtown");
     problem(put(address("3 Late Ln")).await.unwrap(), 409, "card_shipped").await;
 
     let stranger = app.signed_up("nope@example.com").await;

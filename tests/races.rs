@@ -141,5 +141,21 @@ async fn card_changes_for_one_card_are_serialised_and_the_latest_rights_win() {
         "BLOCKED",
         "the bank agrees: the last word was freeze"
     );
+    // The bank's spec requires a note to unblock: the sandbox holds us to it.
+    let bare = app
+        .sandbox(
+            Method::POST,
+            &format!("/v0/cards/{provider_card}/unblock"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(bare.status(), 400);
+    let error: Value = bare.json().await.unwrap();
+    assert_eq!(error["status"], "400");
+    assert!(
+        error["message"].as_str().unwrap().contains("note is required"),
+        "{error}"
+    );
+    assert_eq!(at_bank(&app, &provider_card).await, "BLOCKED", "nothing changed");
     app.stop().await;
 }

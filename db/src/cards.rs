@@ -122,6 +122,27 @@ pub async fn mark_shipped(conn: &mut PgConnection, card: Uuid) -> Result<(), sql
     Ok(())
 }
 
+/// A card being ordered, locked until the caller's transaction ends (the
+/// address-change route waits on the same row): its provider id, order status,
+/// delivery address and its holder's provider customer.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderedCard {
+    pub provider_card_id: String,
+    pub order_status: String,
+    pub delivery_address: Option<serde_json::Value>,
+    pub provider_customer_id: Option<String>,
+}
+
+pub async fn lock_order(conn: &mut PgConnection, card: Uuid) -> Result<Option<OrderedCard>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.provider_card_id, c.order_status, c.delivery_address, u.provider_customer_id \
+         FROM cards c JOIN users u ON u.id = c.user_id WHERE c.id = $1 FOR UPDATE OF c",
+    )
+    .bind(card)
+    .fetch_optional(conn)
+    .await
+}
+
 pub async fn provider_id<'e>(db: impl PgExecutor<'e>, card: Uuid) -> Result<Option<(String, String)>, sqlx::Error> {
     sqlx::query_as("SELECT provider_card_id, order_status FROM cards WHERE id = $1")
         .bind(card)

@@ -6,6 +6,7 @@
 //! `NotificationDto` webhooks, retried until acknowledged.
 //!
 //! - [`bank`]: the simulated bank (SQL and rules: idempotency, funds, holds).
+//! - [`spec`]: the provider's OpenAPI document, enforced on every request body.
 //! - [`routes`]: the provider's paths, the `/v0/utils` mocks, and `/sandbox/*`
 //!   (faults, the provider-side account view, refunds).
 //! - [`events`] and [`background`]: webhooks, KYC decisions and delayed settlements.
@@ -16,6 +17,7 @@ pub mod bank;
 pub mod error;
 pub mod events;
 pub mod routes;
+pub mod spec;
 pub mod state;
 
 use anyhow::Context;
@@ -39,7 +41,7 @@ pub fn app(state: SandboxState) -> impl Endpoint {
     use routes::{accounts as a, admin as s, money as m, parties as p};
     Route::new()
         .at("/v0/customers/create", post(p::create_customer))
-        .at("/v0/customers/:id", get(p::get_customer))
+        .at("/v0/customers/:id", get(p::get_customer).patch(p::update_customer))
         .at("/v0/customers/:id/block", post(p::block_customer))
         .at("/v0/customers/:id/unblock", post(p::unblock_customer))
         .at("/v1/kyc/identity-verification/cases", post(p::create_case))
@@ -99,6 +101,24 @@ async fn guard<E: Endpoint>(next: Arc<E>, req: Request) -> poem::Result<Response
                 "invalid token",
             )));
         }
+    }
+    // Every body sent to an operation the provider's spec describes must fit it.
+    let mut req = req;
+    if !req.uri().path().starts_with("/sandbox/") && req.method() != poem::http::Method::GET {
+        let raw = req.take_body().into_vec().await?;
+        let problems = spec::spec().check(req.method(), req.uri().path(), &raw);
+        if !problems.is_empty() {
+            tracing::warn!(
+                path = req.uri().path(),
+                ?problems,
+                "request does not fit the provider's spec"
+            );
+            return Ok(poem::error::ResponseError::as_response(&SandboxError::new(
+                StatusCode::BAD_REQUEST,
+                format!("request does not match the specification: {}", problems.join("; ")),
+            )));
+        }
+        req.set_body(raw);
     }
     match next.call(req).await {
         Ok(resp) => Ok(resp.into_response()),

@@ -228,14 +228,39 @@ impl ShaypeClient {
             .await
     }
 
-    pub async fn block_card(&self, id: &str) -> Result<HayCard, ProviderError> {
-        self.post(&format!("/v0/cards/{id}/block"), &serde_json::json!({}), Retry::Safe)
-            .await
+    /// Blocks a card, with why (the spec's optional `note`, kept by the issuer).
+    pub async fn block_card(&self, id: &str, note: &str) -> Result<HayCard, ProviderError> {
+        self.post(
+            &format!("/v0/cards/{id}/block"),
+            &CardNote { note: note.into() },
+            Retry::Safe,
+        )
+        .await
     }
 
-    pub async fn unblock_card(&self, id: &str) -> Result<HayCard, ProviderError> {
-        self.post(&format!("/v0/cards/{id}/unblock"), &serde_json::json!({}), Retry::Safe)
-            .await
+    /// Unblocks a card; the spec requires a `note` saying why.
+    pub async fn unblock_card(&self, id: &str, note: &str) -> Result<HayCard, ProviderError> {
+        self.post(
+            &format!("/v0/cards/{id}/unblock"),
+            &CardNote { note: note.into() },
+            Retry::Safe,
+        )
+        .await
+    }
+
+    /// Replaces a customer's address (`PATCH /v0/customers/{id}`; the spec
+    /// replaces the address as a whole). Cards are posted to it.
+    pub async fn update_customer_address(&self, id: &str, address: &Address) -> Result<HayCustomer, ProviderError> {
+        let body = UpdateCustomer {
+            address: Some(address.clone()),
+        };
+        self.call(
+            reqwest::Method::PATCH,
+            &format!("/v0/customers/{id}"),
+            Some(&body),
+            Retry::Safe,
+        )
+        .await
     }
 
     pub async fn cancel_card(&self, id: &str) -> Result<HayCard, ProviderError> {

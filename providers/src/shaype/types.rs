@@ -255,6 +255,21 @@ pub struct HayAccount {
     pub custom_data: serde_json::Map<String, serde_json::Value>,
 }
 
+/// `POST /v0/cards/{id}/block` and `/unblock`: why (required to unblock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardNote {
+    pub note: String,
+}
+
+/// `PATCH /v0/customers/{id}`: only what is sent changes; an address is
+/// replaced as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateCustomer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CardType {

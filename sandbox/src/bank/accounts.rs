@@ -207,8 +207,9 @@ pub async fn create_card(pool: &PgPool, body: &CreateCard) -> SbResult<HayCard> 
     let token = format!("tok_{}", Uuid::new_v4().simple());
     let last_four = format!("{:04}", rand::random::<u16>() % 10_000);
     sqlx::query(
-        "INSERT INTO cards (id, idempotency_key, account_id, customer_id, token, card_type, last_four, name_on_card) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (idempotency_key) DO NOTHING",
+        "INSERT INTO cards (id, idempotency_key, account_id, customer_id, token, card_type, last_four, name_on_card, \
+                            delivery_address) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(Uuid::new_v4())
     .bind(&body.idempotency_key)
@@ -218,6 +219,7 @@ pub async fn create_card(pool: &PgPool, body: &CreateCard) -> SbResult<HayCard> 
     .bind(card_type)
     .bind(last_four)
     .bind(format!("{} {}", body.first_name, body.last_name))
+    .bind(serde_json::to_value(&body.delivery_address).unwrap_or_default())
     .execute(pool)
     .await?;
     let row: CardRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -249,11 +251,18 @@ pub async fn update_card(pool: &PgPool, id: Uuid, status: Option<&str>, card_typ
     if card.status == "INACTIVE" && status.is_some() {
         return Err(SandboxError::invalid("the card is cancelled"));
     }
-    sqlx::query("UPDATE cards SET status = coalesce($2, status), card_type = coalesce($3, card_type) WHERE id = $1")
-        .bind(id)
-        .bind(status)
-        .bind(card_type)
-        .execute(pool)
-        .await?;
+    // Converting to physical posts the card to the customer's current address.
+    sqlx::query(
+        "UPDATE cards SET status = coalesce($2, status), card_type = coalesce($3, card_type), \
+         delivery_address = CASE WHEN $3 = 'PHYSICAL' \
+             THEN coalesce((SELECT c.body -> 'address' FROM customers c WHERE c.id = cards.customer_id), delivery_address) \
+             ELSE delivery_address END \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(card_type)
+    .execute(pool)
+    .await?;
     Ok(card_row(pool, id).await?.to_wire())
 }

@@ -86,6 +86,20 @@ pub async fn get_customer(pool: &PgPool, id: Uuid) -> SbResult<HayCustomer> {
     row.map(customer).ok_or_else(|| SandboxError::not_found("customer"))
 }
 
+/// `PATCH /v0/customers/{id}`: replaces the customer's address (as a whole, as
+/// the spec says); cards converted later are posted there.
+pub async fn update_customer_address(pool: &PgPool, id: Uuid, address: &serde_json::Value) -> SbResult<HayCustomer> {
+    let done = sqlx::query("UPDATE customers SET body = jsonb_set(body, '{address}', $2) WHERE id = $1")
+        .bind(id)
+        .bind(address)
+        .execute(pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(SandboxError::not_found("customer"));
+    }
+    get_customer(pool, id).await
+}
+
 /// Blocks or unblocks a customer, telling our API by webhook.
 pub async fn set_customer_status(pool: &PgPool, id: Uuid, status: &str) -> SbResult<HayCustomer> {
     let mut tx = pool.begin().await?;

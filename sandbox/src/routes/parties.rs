@@ -2,6 +2,7 @@
 
 use super::{JsonResult, id, parse_body};
 use crate::bank::parties;
+use crate::error::SandboxError;
 use crate::state::SandboxState;
 use kttipay_providers::shaype::types::*;
 use poem::handler;
@@ -20,6 +21,23 @@ pub async fn get_customer(state: Data<&SandboxState>, Path(customer): Path<Strin
     Ok(Json(
         parties::get_customer(&state.pool, id(&customer, "customer")?).await?,
     ))
+}
+
+#[handler]
+pub async fn update_customer(
+    state: Data<&SandboxState>,
+    Path(customer): Path<String>,
+    raw: Vec<u8>,
+) -> JsonResult<HayCustomer> {
+    let body: UpdateCustomer = parse_body(&raw)?;
+    let id = id(&customer, "customer")?;
+    match body.address {
+        Some(address) => {
+            let address = serde_json::to_value(address).map_err(|e| SandboxError::invalid(e.to_string()))?;
+            Ok(Json(parties::update_customer_address(&state.pool, id, &address).await?))
+        }
+        None => Ok(Json(parties::get_customer(&state.pool, id).await?)),
+    }
 }
 
 #[handler]

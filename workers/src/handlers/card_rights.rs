@@ -24,6 +24,18 @@ fn should_be_active(c: &CardRights) -> bool {
         && may_spend(Role::parse(&c.role).unwrap_or(Role::Member), c.can_spend, settings)
 }
 
+/// The note the issuer keeps with a block: which right was withdrawn.
+fn why_frozen(c: &CardRights) -> String {
+    let reason = if c.user_blocked {
+        "the holder is blocked by KttiPay staff"
+    } else if c.member_status != "active" {
+        "the holder is no longer a member"
+    } else {
+        "the holder may not spend on this ktti"
+    };
+    format!("KttiPay: {reason}")
+}
+
 /// Blocks or unblocks each card at the bank that is not in the state its rights
 /// call for. Blocking a blocked card is harmless, so a retry simply repeats.
 ///
@@ -42,9 +54,13 @@ pub async fn reconcile(deps: &WorkerDeps, cards_now: Vec<CardRights>) -> Result<
             continue;
         }
         let result = if want == "frozen" {
-            deps.banking.block_card(&card.provider_card_id).await
+            deps.banking
+                .block_card(&card.provider_card_id, &why_frozen(&card))
+                .await
         } else {
-            deps.banking.unblock_card(&card.provider_card_id).await
+            deps.banking
+                .unblock_card(&card.provider_card_id, "KttiPay: the holder may spend again")
+                .await
         };
         match result {
             Ok(_) => {}

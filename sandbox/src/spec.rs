@@ -75,7 +75,7 @@ impl Spec {
         // A literal segment beats a parameter (`/cards/create` over `/cards/{id}`).
         self.operations
             .iter()
-            .filter(|op| &op.method == method && op.segments.len() == parts.len())
+            .filter(|op| op.method == *method && op.segments.len() == parts.len())
             .filter(|op| {
                 op.segments
                     .iter()

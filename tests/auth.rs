@@ -588,7 +588,8 @@ async fn blocked_users_lose_their_sessions_and_admin_routes_hide_from_others() {
     let r = app
         .post_auth("/api/v2/admin/users/not-a-uuid/block", &admin.access_token, json!({}))
         .await;
-    assert_eq!(r.status(), 400);
+    let body = problem(r, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["field"], "userId", "the bad parameter is named");
     app.stop().await;
 }
 

@@ -55,7 +55,7 @@ impl ToJSON for Amount {
 impl ParseFromJSON for Amount {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value {
-            Some(Value::String(s)) => s.parse().map(Amount).map_err(ParseError::custom),
+            Some(Value::String(s)) => Money::parse_exact(&s).map(Amount).map_err(ParseError::custom),
             other => Err(ParseError::expected_type(other.unwrap_or_default())),
         }
     }

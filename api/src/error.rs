@@ -241,10 +241,58 @@ impl ApiResponse for ApiError {
     }
 }
 
+/// poem-openapi names path parameters `param0`, `param1`... internally: the name
+/// the document gives the one at that position in the operation's path.
+fn path_param_name(err: &poem::Error, internal: &'static str) -> &'static str {
+    static NAMES: std::sync::OnceLock<std::collections::HashMap<String, Vec<&'static str>>> =
+        std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        let doc: serde_json::Value = serde_json::from_str(&crate::openapi_json()).unwrap_or_default();
+        let mut map = std::collections::HashMap::new();
+        for (path, ops) in doc["paths"].as_object().into_iter().flatten() {
+            let params: Vec<&'static str> = path
+                .split('/')
+                .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .map(|s| &*Box::leak(s.to_string().into_boxed_str()))
+                .collect();
+            for op in ops.as_object().into_iter().flatten().map(|(_, op)| op) {
+                if let Some(id) = op["operationId"].as_str() {
+                    map.insert(id.to_string(), params.clone());
+                }
+            }
+        }
+        map
+    });
+    let position = internal.strip_prefix("param").and_then(|n| n.parse::<usize>().ok());
+    err.data::<poem_openapi::OperationId>()
+        .zip(position)
+        .and_then(|(op, i)| names.get(op.0).and_then(|p| p.get(i)).copied())
+        .unwrap_or(internal)
+}
+
 /// Converts any error that reached the top of the stack into a problem response.
 pub fn problem_from_poem_error(err: poem::Error) -> Response {
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return api.clone().into_response();
+    }
+    // A query or path parameter that does not parse (`page=-1`, `from=notadate`, a
+    // path id that is not a UUID) is a well-formed request with a bad value: 422,
+    // naming the parameter, without the framework's type names.
+    let bad_param = match (
+        err.downcast_ref::<poem_openapi::error::ParseParamError>(),
+        err.downcast_ref::<poem_openapi::error::ParsePathError>(),
+    ) {
+        (Some(p), _) => Some((p.name, p.reason.as_str())),
+        (_, Some(p)) => Some((path_param_name(&err, p.name), p.reason.as_str())),
+        _ => None,
+    };
+    if let Some((name, reason)) = bad_param {
+        let message = if reason.contains("required") || reason.contains("missing") {
+            "is required"
+        } else {
+            "is not a valid value for this parameter"
+        };
+        return ApiError::invalid_field("validation_failed", name, message).into_response();
     }
     let status = err.status();
     let (code, detail) = match status.as_u16() {
@@ -262,12 +310,6 @@ pub fn problem_from_poem_error(err: poem::Error) -> Response {
             tracing::error!(error = %err, "unhandled server error");
             ("internal_error", "Something went wrong on our side.".to_string())
         }
-    };
-    // Parameter errors (a path id that is not a UUID) are client errors worth naming.
-    let detail = if err.is::<poem_openapi::error::ParseParamError>() {
-        err.to_string()
-    } else {
-        detail
     };
     ApiError::new(status, code, detail).into_response()
 }

@@ -93,7 +93,7 @@ impl<'a, T: Type + DeserializeOwned + Send> poem_openapi::ApiExtractor<'a> for O
 
 /// Reads a body up to [`JSON_BODY_MAX_BYTES`]: a huge or endless body is refused
 /// (413) without buffering it first.
-async fn read_limited(body: &mut RequestBody) -> poem::Result<Vec<u8>> {
+pub(crate) async fn read_limited(body: &mut RequestBody) -> poem::Result<Vec<u8>> {
     let bytes = body
         .take()?
         .into_bytes_limit(JSON_BODY_MAX_BYTES)
@@ -116,6 +116,17 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if !value.is_object() {
         return Err(ApiError::bad_request("The body must be a JSON object."));
     }
+    // PostgreSQL cannot store a NUL character in text: refuse it up front, naming
+    // every field that holds one, instead of failing the query with a 500.
+    let mut nul = Vec::new();
+    find_nul(&value, "", &mut nul);
+    if !nul.is_empty() {
+        return Err(ApiError::invalid(
+            nul.into_iter()
+                .map(|f| FieldError::new(f, "must not contain a NUL character"))
+                .collect(),
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -126,6 +137,29 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::invalid(vec![FieldError::new(field, message)])
     })
+}
+
+/// Paths of the strings (values or keys) in `value` that hold a NUL character.
+fn find_nul(value: &serde_json::Value, at: &str, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => found.push(at.to_string()),
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_nul(item, &format!("{at}[{i}]"), found);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (key, inner) in fields {
+                let path = join(at, key);
+                if key.contains('\0') {
+                    found.push(path.replace('\0', ""));
+                } else {
+                    find_nul(inner, &path, found);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn join(parent: &str, name: &str) -> String {
@@ -169,6 +203,9 @@ mod tests {
         assert_eq!(e.status.as_u16(), 422);
         assert_eq!(e.errors[0].field, "firstName");
         assert_eq!(e.errors[0].message, "is required");
+        let e = parse::<Body>(br#"{"firstName": "a\u0000b", "age": 3}"#).unwrap_err();
+        assert_eq!(e.status.as_u16(), 422);
+        assert_eq!(e.errors[0].field, "firstName");
         let e = parse::<Body>(br#"{"firstName": "a", "age": "x"}"#).unwrap_err();
         assert_eq!(e.errors[0].field, "age");
         assert!(e.errors[0].message.starts_with("has the wrong type"));

@@ -38,7 +38,14 @@ pub async fn observe<E: Endpoint>(next: std::sync::Arc<E>, req: Request) -> poem
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    let result = match nul_in_query(&req) {
+        // PostgreSQL cannot store a NUL character: refuse it here, naming the
+        // parameter, rather than let a query fail with a 500.
+        Some(name) => {
+            Err(ApiError::invalid_field("validation_failed", &name, "must not contain a NUL character").into())
+        }
+        None => next.call(req).instrument(span.clone()).await,
+    };
     let (mut resp, route) = match result {
         Ok(resp) => {
             let resp = resp.into_response();
@@ -61,6 +68,43 @@ pub async fn observe<E: Endpoint>(next: std::sync::Arc<E>, req: Request) -> poem
     Ok(resp)
 }
 
+/// The first query parameter whose name or value decodes to a NUL character.
+fn nul_in_query(req: &Request) -> Option<String> {
+    let query = req.uri().query()?;
+    if !query.contains("%00") && !query.contains('\0') {
+        return None;
+    }
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded = |s: &str| percent_decode(s).contains('\0');
+        (decoded(name) || decoded(value)).then(|| percent_decode(name).replace('\0', ""))
+    })
+}
+
+/// Minimal `application/x-www-form-urlencoded` decoding, enough to see a NUL.
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| Some(hex(bytes[i + 1])? * 16 + hex(bytes[i + 2])?))
+            .flatten();
+        match (escaped, bytes[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A panic in a handler: 500 without internals.
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("handler panicked");
@@ -70,4 +114,17 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "Something went wrong on our side.",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn decodes_escapes_and_leaves_the_rest() {
+        assert_eq!(percent_decode("a%00b"), "a\0b");
+        assert_eq!(percent_decode("x+y%2Fz"), "x y/z");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%é"), "%zz%é");
+    }
 }

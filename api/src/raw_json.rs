@@ -1,8 +1,6 @@
 //! `RawJson`: a JSON body kept as the exact bytes received. Webhook signatures are
 //! computed over those bytes, so they must be checked before any parsing.
 
-use crate::error::ApiError;
-use crate::json::JSON_BODY_MAX_BYTES;
 use poem::{Request, RequestBody};
 use poem_openapi::impl_apirequest_for_payload;
 use poem_openapi::payload::{ParsePayload, Payload};
@@ -32,12 +30,8 @@ impl ParsePayload for RawJson {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = body
-            .take()?
-            .into_bytes_limit(JSON_BODY_MAX_BYTES)
-            .await
-            .map_err(|e| ApiError::bad_request(format!("The body could not be read: {e}")))?;
-        Ok(RawJson(bytes.to_vec()))
+        // Over the limit is 413, like every other body (not a 400).
+        Ok(RawJson(crate::json::read_limited(body).await?))
     }
 }
 

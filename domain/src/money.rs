@@ -29,6 +29,8 @@ pub enum MoneyError {
     TooLarge,
     #[error("must be greater than zero")]
     NotPositive,
+    #[error("must be a string with exactly two decimals, such as \"12.50\"")]
+    NotExact,
 }
 
 impl Money {
@@ -113,10 +115,29 @@ impl Serialize for Money {
     }
 }
 
+impl Money {
+    /// Parses money as our JSON writes it and the API document promises:
+    /// `^-?\d{1,16}\.\d{2}$`, nothing looser (`"1000"`, `".50"`, `" 12.50"` and
+    /// `"1.5"` are refused), so the app's generated client and the server agree.
+    pub fn parse_exact(s: &str) -> Result<Money, MoneyError> {
+        let digits = s.strip_prefix('-').unwrap_or(s);
+        let exact = digits.split_once('.').is_some_and(|(whole, cents)| {
+            (1..=16).contains(&whole.len())
+                && cents.len() == 2
+                && whole.bytes().chain(cents.bytes()).all(|b| b.is_ascii_digit())
+        });
+        if !exact {
+            return Err(MoneyError::NotExact);
+        }
+        s.parse()
+    }
+}
+
+/// Only the exact form ([`Money::parse_exact`]): what we read is what we write.
 impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
         let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
+        Money::parse_exact(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -124,6 +145,30 @@ impl<'de> Deserialize<'de> for Money {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_json_form_is_exact() {
+        for ok in ["0.00", "12.50", "-3.05", "1234567.89"] {
+            assert!(Money::parse_exact(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "1000",
+            ".50",
+            " 12.50",
+            "12.50 ",
+            "1.5",
+            "1.505",
+            "+1.00",
+            "1e3.00",
+            "",
+            "-",
+            "12345678901234567.00",
+        ] {
+            assert_eq!(Money::parse_exact(bad), Err(MoneyError::NotExact), "{bad:?}");
+        }
+        assert!(serde_json::from_str::<Money>("\"1000\"").is_err());
+        assert_eq!(serde_json::from_str::<Money>("\"10.50\"").unwrap().to_string(), "10.50");
+    }
 
     #[test]
     fn prints_two_decimals() {

@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 
 pub use smtp::SmtpCatcher;
 
+/// The one Redis key apalis-redis 1.0 writes outside any prefix (its Lua scripts
+/// name it literally): a sorted set of queue names.
+const QUEUE_LIST_KEY: &str = "core:apalis:queues:list";
+
 /// Longest a test waits for jobs to settle before failing.
 pub const DRAIN_TIMEOUT_SECS: u64 = 60;
 pub const PASSWORD: &str = "correct horse battery";
@@ -135,6 +139,26 @@ impl TestApp {
                 .unwrap_or_default();
             if !keys.is_empty() {
                 let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+            }
+            // apalis-redis registers every queue in one shared key its Lua scripts
+            // hard-code, whatever the prefix: take this test's queues out of it.
+            let listed: Vec<String> = redis::cmd("ZRANGE")
+                .arg(QUEUE_LIST_KEY)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            let ours: Vec<&String> = listed
+                .iter()
+                .filter(|q| q.starts_with(&self.config.queue_prefix))
+                .collect();
+            if !ours.is_empty() {
+                let _: Result<(), _> = redis::cmd("ZREM")
+                    .arg(QUEUE_LIST_KEY)
+                    .arg(ours)
+                    .query_async(&mut conn)
+                    .await;
             }
         }
     }

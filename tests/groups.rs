@@ -305,6 +305,7 @@ async fn a_permanent_bank_refusal_is_shown_on_the_ktti() {
             .await,
         1
     );
+    app.expect_dead_jobs();
     app.stop().await;
 }
 

@@ -129,6 +129,7 @@ async fn exhausted_and_permanent_failures_end_dead_and_operators_can_retry() {
         )
         .await;
     common::problem(r, 404, "job_not_found").await;
+    app.expect_dead_jobs();
     app.stop().await;
 }
 
@@ -269,6 +270,7 @@ async fn lapsed_leases_are_taken_back() {
         dead.last_error.as_deref(),
         Some("worker stopped before finishing the attempt")
     );
+    app.expect_dead_jobs();
     app.stop().await;
 }
 

@@ -37,6 +37,7 @@ async fn the_sweep_forgets_old_keys_and_finished_jobs_only() {
     insert_job("done", 8).await.unwrap();
     insert_job("done", 1).await.unwrap();
     insert_job("dead", 30).await.unwrap();
+    app.expect_dead_jobs();
 
     app.eventually("the sweep to run", || async {
         let old = app

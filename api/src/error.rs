@@ -117,8 +117,13 @@ impl ApiError {
     }
 
     /// 500. The cause is logged here and never reaches the client.
+    /// A 500 whose cause is logged with where it happened (the caller's file and
+    /// line: `#[track_caller]` reaches through `?` and the `From` impls below), and
+    /// never shown to the client.
+    #[track_caller]
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
+        let at = std::panic::Location::caller();
+        tracing::error!(error = %cause, %at, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -165,6 +170,7 @@ pub fn title_of(status: StatusCode) -> &'static str {
 }
 
 impl From<sqlx::Error> for ApiError {
+    #[track_caller]
     fn from(e: sqlx::Error) -> Self {
         ApiError::internal(format!("database: {e}"))
     }

@@ -45,6 +45,8 @@ pub struct TestApp {
     pub config: Config,
     pub db_name: String,
     running: Option<Running>,
+    /// Set by tests that leave dead jobs on purpose; any other test fails on one.
+    dead_jobs_expected: std::sync::atomic::AtomicBool,
 }
 
 impl TestApp {
@@ -113,6 +115,7 @@ impl TestApp {
             config,
             db_name,
             running: Some(running),
+            dead_jobs_expected: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -120,11 +123,25 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    /// Stops the app gracefully and drops its database and Redis keys.
+    /// This test leaves dead jobs behind on purpose (it is about them).
+    pub fn expect_dead_jobs(&self) {
+        self.dead_jobs_expected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Stops the app gracefully and drops its database and Redis keys. A dead job
+    /// left behind fails the test (unless it said it expects them): something
+    /// failed for good and nobody looked.
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             running.shutdown().await;
         }
+        let dead: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT kind, last_error FROM jobs WHERE status = 'dead' ORDER BY created_at")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap_or_default();
+        let fail = !dead.is_empty() && !self.dead_jobs_expected.load(std::sync::atomic::Ordering::Relaxed);
         self.pool.close().await;
         drop_database(&self.db_name).await;
         drop_database(&format!("{}_sandbox", self.db_name)).await;
@@ -161,6 +178,7 @@ impl TestApp {
                     .await;
             }
         }
+        assert!(!fail, "the test left dead jobs behind: {dead:?}");
     }
 
     /// Stops the app's processes gracefully but keeps its database.

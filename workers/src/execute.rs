@@ -41,8 +41,11 @@ pub enum JobError {
 }
 
 impl From<sqlx::Error> for JobError {
+    /// The error keeps where it happened (the `?` that converted it), so the job's
+    /// `last_error` tells operators which step failed.
+    #[track_caller]
     fn from(e: sqlx::Error) -> Self {
-        JobError::Transient(format!("database: {e}"))
+        JobError::Transient(format!("database: {e} (at {})", std::panic::Location::caller()))
     }
 }
 
@@ -131,4 +134,18 @@ async fn run(deps: &WorkerDeps, id: JobId, kind: &str, payload: serde_json::Valu
 
 fn decode<J: Job>(payload: serde_json::Value) -> Result<J, JobError> {
     serde_json::from_value(payload).map_err(|e| JobError::Permanent(format!("bad {} payload: {e}", J::KIND)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobError;
+
+    #[test]
+    fn a_database_error_says_where_it_happened() {
+        let e: JobError = sqlx::Error::RowNotFound.into();
+        match e {
+            JobError::Transient(m) => assert!(m.contains("execute.rs"), "{m}"),
+            other => panic!("a database error is transient: {other:?}"),
+        }
+    }
 }

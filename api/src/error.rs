@@ -116,10 +116,9 @@ impl ApiError {
         }
     }
 
-    /// 500. The cause is logged here and never reaches the client.
-    /// A 500 whose cause is logged with where it happened (the caller's file and
-    /// line: `#[track_caller]` reaches through `?` and the `From` impls below), and
-    /// never shown to the client.
+    /// An internal error (status 500): the cause is logged with where it happened
+    /// (the caller's file and line, since `#[track_caller]` reaches through `?` and
+    /// the `From` impls below) and never shown to the client.
     #[track_caller]
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         let at = std::panic::Location::caller();

@@ -68,20 +68,7 @@ async fn a_physical_card_is_ordered_its_address_changes_until_it_ships() {
         (Some("physical"), Some("shipped"))
     );
     // The bank posts it to the changed address.
-    let provider_card: String = sqlx::query_scalar("SELECT provider_card_id FROM cards WHERE id = $1::uuid")
-        .bind(card["id"].as_str().unwrap())
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    let sandbox = sqlx::PgPool::connect(&format!("{}_sandbox", app.config.database_url))
-        .await
-        .unwrap();
-    let posted_to: Value = sqlx::query_scalar("SELECT delivery_address FROM cards WHERE id = $1::uuid")
-        .bind(&provider_card)
-        .fetch_one(&sandbox)
-        .await
-        .unwrap();
-    sandbox.close().await;
+    let posted_to: Value = app.card_at_bank(card["id"].as_str().unwrap(), "delivery_address").await;
     assert_eq!(posted_to["line1"], "9 Queen St", "{posted_to}");
     assert_eq!(posted_to["townOrCity"], "Newtown");
     problem(put(address("3 Late Ln")).await.unwrap(), 409, "card_shipped").await;

@@ -317,21 +317,8 @@ async fn joining_by_code_with_approval_leaving_and_removal_reach_the_bank() {
         .await
         .unwrap();
     assert_eq!(status, "cancelled");
-    let provider_card: String = sqlx::query_scalar("SELECT provider_card_id FROM cards WHERE id = $1::uuid")
-        .bind(&fays_card)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    let sandbox = sqlx::PgPool::connect(&format!("{}_sandbox", app.config.database_url))
-        .await
-        .unwrap();
-    let at_bank: String = sqlx::query_scalar("SELECT status FROM cards WHERE id = $1::uuid")
-        .bind(&provider_card)
-        .fetch_one(&sandbox)
-        .await
-        .unwrap();
+    let at_bank: String = app.card_at_bank(&fays_card, "status").await;
     assert_eq!(at_bank, "INACTIVE");
-    sandbox.close().await;
     // Fay no longer sees the ktti.
     problem(
         app.get_auth(&format!("/api/v2/ktties/{id}"), &fay.token).await,

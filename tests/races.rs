@@ -10,18 +10,9 @@ use common::group::{actions, card, decide, group, join, person};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Card statuses at the bank, by our card ids, from the sandbox's own database.
-async fn at_bank(app: &TestApp, provider_card: &str) -> String {
-    let sandbox = sqlx::PgPool::connect(&format!("{}_sandbox", app.config.database_url))
-        .await
-        .unwrap();
-    let status: String = sqlx::query_scalar("SELECT status FROM cards WHERE id = $1::uuid")
-        .bind(provider_card)
-        .fetch_one(&sandbox)
-        .await
-        .unwrap();
-    sandbox.close().await;
-    status
+/// A card's status at the bank, by our card id.
+async fn at_bank(app: &TestApp, card: &str) -> String {
+    app.card_at_bank(card, "status").await
 }
 
 async fn faults(app: &TestApp, body: Value) {
@@ -86,12 +77,7 @@ async fn a_removed_member_needs_approval_to_return_and_loses_the_old_card() {
     // The bank comes back: the old card is cancelled there, and Rex holds a new one.
     faults(&app, json!({})).await;
     app.drain_all().await;
-    let provider_card: String = sqlx::query_scalar("SELECT provider_card_id FROM cards WHERE id = $1::uuid")
-        .bind(&old_card)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(at_bank(&app, &provider_card).await, "INACTIVE", "cancelled at the bank");
+    assert_eq!(at_bank(&app, &old_card).await, "INACTIVE", "cancelled at the bank");
     let new = card(&app, &rex, &id).await;
     assert_ne!(new["id"], old["id"], "a fresh card for the new membership");
     assert_eq!(new["status"], "active");
@@ -136,8 +122,9 @@ async fn card_changes_for_one_card_are_serialised_and_the_latest_rights_win() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
+    let mias_card = mias["id"].as_str().unwrap();
     assert_eq!(
-        at_bank(&app, &provider_card).await,
+        at_bank(&app, mias_card).await,
         "BLOCKED",
         "the bank agrees: the last word was freeze"
     );
@@ -156,6 +143,6 @@ async fn card_changes_for_one_card_are_serialised_and_the_latest_rights_win() {
         error["message"].as_str().unwrap().contains("note is required"),
         "{error}"
     );
-    assert_eq!(at_bank(&app, &provider_card).await, "BLOCKED", "nothing changed");
+    assert_eq!(at_bank(&app, mias_card).await, "BLOCKED", "nothing changed");
     app.stop().await;
 }

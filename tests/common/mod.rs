@@ -389,6 +389,30 @@ impl TestApp {
             .unwrap()
     }
 
+    /// One column of our card `card` (our id) as the bank holds it, read from the
+    /// sandbox's own database: its `status`, or its `delivery_address`.
+    pub async fn card_at_bank<T>(&self, card: &str, column: &'static str) -> T
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+    {
+        let provider_card: String = sqlx::query_scalar("SELECT provider_card_id FROM cards WHERE id = $1::uuid")
+            .bind(card)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+        let sandbox = sqlx::PgPool::connect(&format!("{}_sandbox", self.config.database_url))
+            .await
+            .unwrap();
+        let sql = format!("SELECT {column} FROM cards WHERE id = $1::uuid");
+        let value: T = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(&provider_card)
+            .fetch_one(&sandbox)
+            .await
+            .unwrap();
+        sandbox.close().await;
+        value
+    }
+
     /// Calls a sandbox route (`/v0/utils/...`, `/sandbox/...`).
     pub async fn sandbox(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
         let mut req = self

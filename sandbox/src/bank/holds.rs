@@ -117,35 +117,61 @@ pub async fn settle_now(pool: &PgPool, hold: Uuid, value: Decimal) -> SbResult<U
         .bind(hold)
         .execute(&mut *tx)
         .await?;
+    let presented = Presentment {
+        hold,
+        account,
+        card,
+        merchant: &merchant,
+        release,
+        value,
+    };
+    let id = present(&mut tx, &presented).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// A merchant presenting a hold: `release` leaves the held amount (the hold's
+/// own amount, or zero for a second clearing) and `value` the balance.
+struct Presentment<'a> {
+    hold: Uuid,
+    account: Uuid,
+    card: Uuid,
+    merchant: &'a str,
+    release: Decimal,
+    value: Decimal,
+}
+
+/// Books a presentment on a hold already marked settled: the balance, the
+/// movement and the `CARD_TRANSACTION_SETTLED` event. The new movement's id.
+async fn present(conn: &mut PgConnection, p: &Presentment<'_>) -> Result<Uuid, sqlx::Error> {
     sqlx::query("UPDATE accounts SET held = held - $2, balance = balance - $3 WHERE id = $1")
-        .bind(account)
-        .bind(release)
-        .bind(value)
-        .execute(&mut *tx)
+        .bind(p.account)
+        .bind(p.release)
+        .bind(p.value)
+        .execute(&mut *conn)
         .await?;
     let id = insert_movement(
-        &mut tx,
+        conn,
         &Movement {
-            account,
+            account: p.account,
             kind: "CARD_PRESENT_PAYMENT",
-            amount: -value,
-            hold: Some(hold),
-            counterpart_name: Some(&merchant),
-            description: Some(&merchant),
+            amount: -p.value,
+            hold: Some(p.hold),
+            counterpart_name: Some(p.merchant),
+            description: Some(p.merchant),
             ..Default::default()
         },
     )
     .await?;
-    transaction_event(&mut tx, account, TransactionType::CardTransactionSettled, |e| {
+    transaction_event(conn, p.account, TransactionType::CardTransactionSettled, |e| {
         e.transaction_hay_id = Some(id.to_string());
-        e.hold_hay_id = Some(hold.to_string());
-        e.currency_amount = amount(value);
-        e.merchant_name = Some(merchant.clone());
-        e.counterpart_name = Some(merchant.clone());
-        e.card_hay_id = Some(card.to_string());
+        e.hold_hay_id = Some(p.hold.to_string());
+        e.currency_amount = amount(p.value);
+        e.merchant_name = Some(p.merchant.to_string());
+        e.counterpart_name = Some(p.merchant.to_string());
+        e.card_hay_id = Some(p.card.to_string());
     })
     .await?;
-    tx.commit().await?;
     Ok(id)
 }
 
@@ -160,33 +186,15 @@ pub async fn settle_due(pool: &PgPool) -> Result<u64, sqlx::Error> {
     .fetch_all(&mut *tx)
     .await?;
     for (hold, account, card, value, merchant) in &due {
-        sqlx::query("UPDATE accounts SET held = held - $2, balance = balance - $2 WHERE id = $1")
-            .bind(account)
-            .bind(value)
-            .execute(&mut *tx)
-            .await?;
-        let id = insert_movement(
-            &mut tx,
-            &Movement {
-                account: *account,
-                kind: "CARD_PRESENT_PAYMENT",
-                amount: -*value,
-                hold: Some(*hold),
-                counterpart_name: Some(merchant),
-                description: Some(merchant),
-                ..Default::default()
-            },
-        )
-        .await?;
-        transaction_event(&mut tx, *account, TransactionType::CardTransactionSettled, |e| {
-            e.transaction_hay_id = Some(id.to_string());
-            e.hold_hay_id = Some(hold.to_string());
-            e.currency_amount = amount(*value);
-            e.merchant_name = Some(merchant.clone());
-            e.counterpart_name = Some(merchant.clone());
-            e.card_hay_id = Some(card.to_string());
-        })
-        .await?;
+        let presented = Presentment {
+            hold: *hold,
+            account: *account,
+            card: *card,
+            merchant,
+            release: *value,
+            value: *value,
+        };
+        present(&mut tx, &presented).await?;
     }
     tx.commit().await?;
     Ok(due.len() as u64)

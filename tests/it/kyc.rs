@@ -1,8 +1,6 @@
 //! KYC end to end through the sandbox provider, and the provider webhook endpoint.
 
-mod common;
-
-use common::{TestApp, error_fields, problem};
+use crate::common::{TestApp, error_fields, problem};
 use kttipay_providers::shaype::webhook;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -22,7 +20,7 @@ fn kyc_body(last_name: &str) -> Value {
 /// Waits until the caller's KYC status is `want` (the sandbox decides after a
 /// short delay and tells us by webhook).
 async fn wait_for_kyc(app: &TestApp, token: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(common::DRAIN_TIMEOUT_SECS);
+    let deadline = Instant::now() + Duration::from_secs(crate::common::DRAIN_TIMEOUT_SECS);
     loop {
         let view: Value = app.get_auth("/api/v2/users/me/kyc", token).await.json().await.unwrap();
         if view["status"] == want {

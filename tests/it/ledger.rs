@@ -1,9 +1,7 @@
 //! The ledger against real PostgreSQL: balances kept by postings, replays booked
 //! once, refusals leaving nothing behind, and the database's own guards.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use kttipay_db::ktties::{self, KttiKind};
 use kttipay_db::ledger::{self, EntryMeta, PostError, Posted};
 use kttipay_db::users::{self, NewUser};

@@ -1,16 +1,14 @@
 //! Devices: FCM tokens and app details, saved per device, validated, and a token
 //! that moves to another account leaves the old one.
 
-mod common;
-
-use common::{TestApp, error_fields, problem};
+use crate::common::{TestApp, error_fields, problem};
 use serde_json::json;
 
 #[tokio::test]
 async fn devices_save_tokens_and_details_and_a_token_follows_its_phone() {
     let app = TestApp::spawn().await;
-    let ann = app.signed_up("ann@example.com").await;
-    let bob = app.signed_up("bob@example.com").await;
+    let ann = app.user("ann@example.com").await;
+    let bob = app.user("bob@example.com").await;
     let save = |token: &str, body: serde_json::Value| {
         let (app, token) = (&app, token.to_string());
         async move { app.post_auth("/api/v2/devices/fcm-token", &token, body).await }

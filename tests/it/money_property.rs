@@ -6,10 +6,8 @@
 //! provider's, to the cent, no event disagreed with ours on the way, and the
 //! journal balances.
 
-mod common;
-
-use common::TestApp;
-use common::pot::{pot, sandbox_raw};
+use crate::common::TestApp;
+use crate::common::pot::{pot, sandbox_raw};
 use reqwest::Method;
 use serde_json::Value;
 

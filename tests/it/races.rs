@@ -3,10 +3,8 @@
 //! are back before the removal reached it; card state changes for one card run
 //! one at a time, so a block is never undone by an older job.
 
-mod common;
-
-use common::TestApp;
-use common::group::{actions, card, decide, group, join, person};
+use crate::common::TestApp;
+use crate::common::group::{actions, card, decide, group, join, person};
 use reqwest::Method;
 use serde_json::{Value, json};
 

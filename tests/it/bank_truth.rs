@@ -5,10 +5,8 @@
 //! all our balances equal the bank's, event by event and by `verify-ledger
 //! --against-provider`.
 
-mod common;
-
-use common::TestApp;
-use common::pot::{Pot, balances, card_hold, deposit, pot, provider_view, sandbox_raw, sound_ledger};
+use crate::common::TestApp;
+use crate::common::pot::{Pot, balances, card_hold, deposit, pot, provider_view, sandbox_raw, sound_ledger};
 use reqwest::Method;
 use serde_json::{Value, json};
 

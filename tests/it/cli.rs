@@ -1,8 +1,6 @@
 //! The `kttipay` binary as an operator runs it.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use std::process::Command;
 
 fn kttipay() -> Command {
@@ -73,7 +71,7 @@ fn openapi_prints_the_document_without_any_configuration() {
 #[tokio::test]
 async fn admin_promote_grants_platform_admin() {
     let app = TestApp::spawn().await;
-    let user = app.signed_up("staff@example.com").await;
+    let user = app.user("staff@example.com").await;
     assert_eq!(
         app.get_auth("/api/v2/admin/jobs", &user.access_token).await.status(),
         404

@@ -1,13 +1,11 @@
 //! The personal ktti: opened by KYC approval, set up at the provider by jobs, and
 //! visible only to its owner.
 
-mod common;
-
-use common::{TestApp, problem};
+use crate::common::{TestApp, problem};
 use serde_json::{Value, json};
 
-async fn verified_with_ktti(app: &TestApp, email: &str) -> (common::Tokens, Value) {
-    app.verified_with_ktti(email).await
+async fn verified_with_ktti(app: &TestApp, email: &str) -> (crate::common::Tokens, Value) {
+    app.onboarded_over_http(email).await
 }
 
 #[tokio::test]
@@ -105,7 +103,7 @@ async fn another_users_ktti_is_404_everywhere_and_bad_filters_are_422() {
     let app = TestApp::spawn().await;
     let (_, k) = verified_with_ktti(&app, "own@example.com").await;
     let id = k["id"].as_str().unwrap();
-    let other = app.signed_up("nosy@example.com").await;
+    let other = app.user("nosy@example.com").await;
     // Not verified: no personal ktti yet.
     problem(
         app.get_auth("/api/v2/ktties/personal", &other.access_token).await,

@@ -1,9 +1,7 @@
 //! The retention sweep: expired idempotency keys and long-finished jobs go;
 //! fresh keys, recent jobs and dead jobs (operators retry those) stay.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 
 #[tokio::test]
 async fn the_sweep_forgets_old_keys_and_finished_jobs_only() {

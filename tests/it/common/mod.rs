@@ -8,6 +8,7 @@
 pub mod group;
 pub mod pot;
 pub mod redis_server;
+pub mod seed;
 pub mod smtp;
 
 use kttipay::{Config, Roles, Running, prepare_database, start};
@@ -325,17 +326,18 @@ impl TestApp {
     }
 
     /// Signs up, passes KYC through the sandbox, and waits for the personal ktti
-    /// to be active. Returns the tokens and the ktti as the API shows it.
+    /// to be active. Returns the tokens and the ktti as the API shows it. Seeded
+    /// through `db` ([`seed`]); the onboarding tests use [`Self::onboarded_over_http`].
     pub async fn verified_with_ktti(&self, email: &str) -> (Tokens, Value) {
         self.verified_named(email, "Pia", "Lee").await
     }
 
-    /// As [`Self::verified_with_ktti`], with this name on the KYC submission (the
-    /// name the provider verifies).
-    pub async fn verified_named(&self, email: &str, first: &str, last: &str) -> (Tokens, Value) {
+    /// The whole onboarding over HTTP, as the app does it: registration, the
+    /// emailed code, password, login, KYC submission, and the personal ktti.
+    pub async fn onboarded_over_http(&self, email: &str) -> (Tokens, Value) {
         let t = self.signed_up(email).await;
         let kyc = json!({
-            "firstName": first, "lastName": last, "dateOfBirth": "1991-02-03",
+            "firstName": "Pia", "lastName": "Lee", "dateOfBirth": "1991-02-03",
             "address": {"line1": "5 Pitt St", "suburb": "Sydney", "state": "NSW", "postcode": "2000", "country": "AU"},
             "idDocumentType": "passport", "idDocumentNumber": "PA1234567",
         });
@@ -345,14 +347,18 @@ impl TestApp {
                 .status(),
             202
         );
-        let ktti = self
-            .eventually("the personal ktti to be active", || async {
-                let r = self.get_auth("/api/v2/ktties/personal", &t.access_token).await;
-                let k: Value = r.json().await.ok()?;
-                (k["status"] == "active").then_some(k)
-            })
-            .await;
+        let ktti = self.personal_ktti_active(&t).await;
         (t, ktti)
+    }
+
+    /// Waits for the signed-in user's personal ktti to be active, and returns it.
+    pub async fn personal_ktti_active(&self, t: &Tokens) -> Value {
+        self.eventually("the personal ktti to be active", || async {
+            let r = self.get_auth("/api/v2/ktties/personal", &t.access_token).await;
+            let k: Value = r.json().await.ok()?;
+            (k["status"] == "active").then_some(k)
+        })
+        .await
     }
 
     /// Waits until `check` gives a value: for effects that arrive from outside the
@@ -427,7 +433,7 @@ impl TestApp {
 
     /// Makes `email`'s user a platform admin and returns a fresh login.
     pub async fn admin(&self, email: &str) -> Tokens {
-        self.signed_up(email).await;
+        self.seed_user(email, "Ann", "Lee").await;
         assert!(kttipay_db::users::promote_admin(&self.pool, email).await.unwrap());
         self.login(email, PASSWORD).await
     }

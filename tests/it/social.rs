@@ -1,8 +1,6 @@
 //! Social login: ID tokens signed by a local key set, served by a local JWKS server.
 
-mod common;
-
-use common::{PASSWORD, TestApp, problem};
+use crate::common::{PASSWORD, TestApp, problem};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use poem::{EndpointExt, Route, get, handler, web::Data};
 use serde_json::{Value, json};
@@ -15,7 +13,7 @@ const APPLE_AUD: &str = "com.kttipay.app";
 #[handler]
 fn jwks(fetches: Data<&Arc<AtomicUsize>>) -> poem::web::Json<Value> {
     fetches.fetch_add(1, Ordering::SeqCst);
-    poem::web::Json(serde_json::from_str(include_str!("fixtures/social_jwks.json")).unwrap())
+    poem::web::Json(serde_json::from_str(include_str!("../fixtures/social_jwks.json")).unwrap())
 }
 
 /// Serves the test JWKS; returns its URL and a fetch counter.
@@ -71,7 +69,7 @@ fn with(mut claims: Value, key: &str, value: Value) -> Value {
 }
 
 fn signed(claims: Value) -> String {
-    id_token(claims, include_str!("fixtures/social_rsa_private.pem"), "test-key-1")
+    id_token(claims, include_str!("../fixtures/social_rsa_private.pem"), "test-key-1")
 }
 
 async fn social(app: &TestApp, provider: &str, token: &str) -> reqwest::Response {
@@ -87,7 +85,7 @@ async fn first_google_login_creates_a_verified_user_and_later_ones_find_it() {
     let (app, fetches) = app_with_social().await;
     let r = social(&app, "google", &signed(google_claims("g-1", "Gina@Example.com"))).await;
     assert_eq!(r.status(), 200);
-    let tokens: common::Tokens = r.json().await.unwrap();
+    let tokens: crate::common::Tokens = r.json().await.unwrap();
     let me: Value = app
         .get_auth("/api/v2/users/me", &tokens.access_token)
         .await
@@ -100,7 +98,7 @@ async fn first_google_login_creates_a_verified_user_and_later_ones_find_it() {
     );
     assert_eq!(me["emailVerified"], true);
 
-    let again: common::Tokens = social(&app, "google", &signed(google_claims("g-1", "gina@example.com")))
+    let again: crate::common::Tokens = social(&app, "google", &signed(google_claims("g-1", "gina@example.com")))
         .await
         .json()
         .await
@@ -137,7 +135,7 @@ async fn social_login_links_to_an_existing_password_account() {
     )
     .await;
 
-    let tokens: common::Tokens = social(&app, "google", &signed(google_claims("g-hana", "hana@example.com")))
+    let tokens: crate::common::Tokens = social(&app, "google", &signed(google_claims("g-hana", "hana@example.com")))
         .await
         .json()
         .await
@@ -175,7 +173,7 @@ async fn forged_foreign_expired_and_unverified_id_tokens_are_refused() {
             "another key",
             id_token(
                 google_claims("g", "a@b.co"),
-                include_str!("fixtures/social_rsa_other.pem"),
+                include_str!("../fixtures/social_rsa_other.pem"),
                 "test-key-1",
             ),
         ),
@@ -183,7 +181,7 @@ async fn forged_foreign_expired_and_unverified_id_tokens_are_refused() {
             "unknown kid",
             id_token(
                 google_claims("g", "a@b.co"),
-                include_str!("fixtures/social_rsa_private.pem"),
+                include_str!("../fixtures/social_rsa_private.pem"),
                 "nope",
             ),
         ),
@@ -213,13 +211,13 @@ async fn forged_foreign_expired_and_unverified_id_tokens_are_refused() {
 async fn a_social_login_proving_an_address_resets_what_an_unproven_registration_left() {
     let (app, _) = app_with_social().await;
     // A stranger registered Gina's address with their own name and phone.
-    let mut stranger = common::registration("gina@example.com");
+    let mut stranger = crate::common::registration("gina@example.com");
     stranger["firstName"] = json!("Mallory");
     stranger["phone"] = json!("0499 999 999");
     assert_eq!(app.post("/api/v2/registration", stranger).await.status(), 201);
     let r = social(&app, "google", &signed(google_claims("g-9", "gina@example.com"))).await;
     assert_eq!(r.status(), 200);
-    let tokens: common::Tokens = r.json().await.unwrap();
+    let tokens: crate::common::Tokens = r.json().await.unwrap();
     let me: Value = app
         .get_auth("/api/v2/users/me", &tokens.access_token)
         .await

@@ -3,9 +3,7 @@
 //! `X-Forwarded-For`; a stranger's unproven registration leaves nothing on the
 //! real owner's account.
 
-mod common;
-
-use common::{PASSWORD, TestApp, problem, registration};
+use crate::common::{PASSWORD, TestApp, problem, registration};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -45,7 +43,7 @@ async fn changing_the_password_is_limited_per_account() {
         v.insert("KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_ACCOUNT".into(), "3".into());
     })
     .await;
-    let t = app.signed_up("guess@example.com").await;
+    let t = app.user("guess@example.com").await;
     let change = |current: &str| {
         app.send(
             Method::PUT,

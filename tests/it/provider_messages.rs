@@ -1,9 +1,7 @@
 //! Emails and texts the banking provider asks us to send, through a local SMTP
 //! server and a local SMS gateway.
 
-mod common;
-
-use common::{TestApp, problem};
+use crate::common::{TestApp, problem};
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Route, handler, post};
 use serde_json::{Value, json};

@@ -1,9 +1,7 @@
 //! The job pipeline: outbox -> relay -> Redis -> workers -> outcome in PostgreSQL.
 
-mod common;
-
-use common::redis_server::PrivateRedis;
-use common::{TestApp, registration};
+use crate::common::redis_server::PrivateRedis;
+use crate::common::{TestApp, registration};
 use kttipay::Roles;
 use kttipay_jobs::kinds::{EmailTemplate, Noop, SendEmail};
 use kttipay_workers::execute::{Outcome, execute};
@@ -120,7 +118,7 @@ async fn exhausted_and_permanent_failures_end_dead_and_operators_can_retry() {
             json!({}),
         )
         .await;
-    common::problem(r, 409, "job_not_retryable").await;
+    crate::common::problem(r, 409, "job_not_retryable").await;
     let r = app
         .post_auth(
             &format!("/api/v2/admin/jobs/{}/retry", uuid::Uuid::new_v4()),
@@ -128,7 +126,7 @@ async fn exhausted_and_permanent_failures_end_dead_and_operators_can_retry() {
             json!({}),
         )
         .await;
-    common::problem(r, 404, "job_not_found").await;
+    crate::common::problem(r, 404, "job_not_found").await;
     app.expect_dead_jobs();
     app.stop().await;
 }
@@ -309,7 +307,7 @@ async fn a_burst_of_20000_jobs_drains_through_a_bounded_redis_queue() {
     // worker registry remains.
     let client = redis::Client::open(app.config.redis_url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(common::DRAIN_TIMEOUT_SECS);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(crate::common::DRAIN_TIMEOUT_SECS);
     loop {
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}:*", app.config.queue_prefix))

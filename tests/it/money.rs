@@ -1,10 +1,8 @@
 //! Money through the provider: the sandbox moves it, its signed webhooks reach our
 //! API, and our transactions, balances and journal follow, to the cent.
 
-mod common;
-
-use common::pot::{balances, deposit, pot, provider_view, sound_ledger, transactions};
-use common::{TestApp, problem};
+use crate::common::pot::{balances, deposit, pot, provider_view, sound_ledger, transactions};
+use crate::common::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -234,7 +232,7 @@ async fn cursor_pages_stay_stable_while_transactions_arrive_and_strangers_see_no
         .unwrap();
     assert_eq!(all["items"].as_array().unwrap().len(), 6);
 
-    let stranger = app.signed_up("stranger@example.com").await;
+    let stranger = app.user("stranger@example.com").await;
     let some_tx = all["items"][0]["id"].as_str().unwrap();
     problem(
         app.get_auth(&format!("/api/v2/transactions/{some_tx}"), &stranger.access_token)

@@ -3,10 +3,8 @@
 //! cards opened and cancelled at the bank, action items decided once, and
 //! DOMAIN.md's roles table over HTTP.
 
-mod common;
-
-use common::group::{Person, actions, card, decide, group, join, members, person, person_of};
-use common::{TestApp, problem};
+use crate::common::group::{Person, actions, card, decide, group, join, members, person, person_of};
+use crate::common::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 

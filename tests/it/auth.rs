@@ -1,8 +1,6 @@
 //! Registration and authentication, driven over HTTP against the real app.
 
-mod common;
-
-use common::{PASSWORD, TestApp, error_fields, problem, registration};
+use crate::common::{PASSWORD, TestApp, error_fields, problem, registration};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -247,7 +245,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session() {
         .post("/api/v2/auth/refresh", json!({"refreshToken": first.refresh_token}))
         .await;
     assert_eq!(r.status(), 200);
-    let second: common::Tokens = r.json().await.unwrap();
+    let second: crate::common::Tokens = r.json().await.unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
     assert_eq!(
         app.get_auth("/api/v2/users/me", &second.access_token).await.status(),

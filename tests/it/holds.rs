@@ -2,10 +2,8 @@
 //! settlement that arrives before its hold is parked until it lands, and fifty authorisations
 //! racing for one balance never overdraw it, at the bank or in our books.
 
-mod common;
-
-use common::TestApp;
-use common::pot::{Pot, balances, card_hold, deposit, pot, provider_view, sound_ledger, transactions};
+use crate::common::TestApp;
+use crate::common::pot::{Pot, balances, card_hold, deposit, pot, provider_view, sound_ledger, transactions};
 use reqwest::Method;
 use serde_json::{Value, json};
 

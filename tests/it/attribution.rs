@@ -3,11 +3,9 @@
 //! the deposit reference, an unambiguous name), otherwise unassigned with an
 //! action item, and assigned later by an admin or claimed by the member.
 
-mod common;
-
-use common::group::{Person, actions, decide, group, join, person, person_named};
-use common::pot::sandbox_raw;
-use common::{TestApp, problem};
+use crate::common::group::{Person, actions, decide, group, join, person, person_named};
+use crate::common::pot::sandbox_raw;
+use crate::common::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -3,10 +3,8 @@
 //! with a NUL character is refused before any query, and an oversized webhook
 //! is 413.
 
-mod common;
-
-use common::group::person;
-use common::{TestApp, problem};
+use crate::common::group::person;
+use crate::common::{TestApp, problem};
 use serde_json::json;
 
 #[tokio::test]
@@ -40,7 +38,7 @@ async fn money_strings_are_exactly_what_the_document_says() {
 #[tokio::test]
 async fn bad_parameters_and_nul_characters_are_422_naming_the_field() {
     let app = TestApp::spawn().await;
-    let t = app.signed_up("params@example.com").await;
+    let t = app.user("params@example.com").await;
     for (path, field) in [
         ("/api/v2/transactions?page=-1", "page"),
         ("/api/v2/transactions?from=notadate", "from"),

@@ -3,10 +3,8 @@
 //! state as it is now) and changes nothing; the same key with another body is
 //! 409; without a key, a second request meets the usual conflict.
 
-mod common;
-
-use common::group::{Person, group, person};
-use common::{TestApp, problem};
+use crate::common::group::{Person, group, person};
+use crate::common::{TestApp, problem};
 use serde_json::{Value, json};
 
 async fn post_keyed(app: &TestApp, path: &str, who: &Person, key: &str, body: Value) -> reqwest::Response {
@@ -91,7 +89,7 @@ async fn membership_posts_replay_by_key() {
     }
 
     // Order the physical card twice with one key: one order, one job.
-    common::group::card(&app, &owner, &id).await;
+    crate::common::group::card(&app, &owner, &id).await;
     let address = json!({"address": {"line1": "5 Pitt St", "suburb": "Sydney", "state": "NSW", "postcode": "2000", "country": "AU"}});
     let order = format!("/api/v2/ktties/{id}/card/physical");
     for _ in 0..2 {
@@ -116,7 +114,7 @@ async fn membership_posts_replay_by_key() {
 #[tokio::test]
 async fn a_kyc_submission_replays_by_key() {
     let app = TestApp::spawn().await;
-    let t = app.signed_up("kyc-key@example.com").await;
+    let t = app.user("kyc-key@example.com").await;
     let body = json!({
         "firstName": "Ann", "lastName": "Lee", "dateOfBirth": "1990-04-01",
         "address": {"line1": "1 George St", "suburb": "Sydney", "state": "nsw", "postcode": "2000", "country": "AU"},

@@ -2,10 +2,8 @@
 //! per ktti per day answer 429 with `Retry-After`; the cap on open group ktties
 //! per user answers 409.
 
-mod common;
-
-use common::group::{group, person};
-use common::{TestApp, problem};
+use crate::common::group::{group, person};
+use crate::common::{TestApp, problem};
 use serde_json::{Value, json};
 
 fn kyc_body(last_name: &str) -> Value {
@@ -30,7 +28,7 @@ async fn kyc_submissions_are_limited_per_day() {
         v.insert("KTTIPAY_KYC_SUBMISSIONS_PER_DAY".into(), "2".into());
     })
     .await;
-    let t = app.signed_up("retry@example.com").await;
+    let t = app.user("retry@example.com").await;
     for _ in 0..2 {
         let r = app
             .post_auth("/api/v2/users/me/kyc", &t.access_token, kyc_body("Rejected"))

@@ -1,9 +1,7 @@
 //! Operations surface: health, metrics, the OpenAPI document and docs page, and the
 //! error format of requests that never reach a handler.
 
-mod common;
-
-use common::{TestApp, problem};
+use crate::common::{TestApp, problem};
 use serde_json::Value;
 
 #[tokio::test]
@@ -22,7 +20,7 @@ async fn health_metrics_and_request_ids() {
         .unwrap();
     assert_eq!(ready["status"], "ready");
 
-    let tokens = app.signed_up("vic@example.com").await;
+    let tokens = app.user("vic@example.com").await;
     let me = app
         .client
         .get(app.url("/api/v2/users/me"))
@@ -120,7 +118,7 @@ async fn the_openapi_document_and_docs_page_are_served() {
 }
 
 /// The checked-in `openapi.json` is the published contract: an API change shows
-/// up in review as a diff of it. Regenerate with `UPDATE_OPENAPI=1 cargo test --test ops`.
+/// up in review as a diff of it. Regenerate with `UPDATE_OPENAPI=1 cargo test --test it ops::`.
 #[test]
 fn the_checked_in_openapi_document_is_current() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
@@ -131,7 +129,7 @@ fn the_checked_in_openapi_document_is_current() {
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed == generated,
-        "openapi.json is stale: run UPDATE_OPENAPI=1 cargo test --test ops"
+        "openapi.json is stale: run UPDATE_OPENAPI=1 cargo test --test it ops::"
     );
 }
 

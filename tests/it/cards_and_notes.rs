@@ -1,8 +1,6 @@
 //! Physical card orders and members' notes on transactions.
 
-mod common;
-
-use common::{TestApp, problem};
+use crate::common::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -73,7 +71,7 @@ async fn a_physical_card_is_ordered_its_address_changes_until_it_ships() {
     assert_eq!(posted_to["townOrCity"], "Newtown");
     problem(put(address("3 Late Ln")).await.unwrap(), 409, "card_shipped").await;
 
-    let stranger = app.signed_up("nope@example.com").await;
+    let stranger = app.user("nope@example.com").await;
     problem(
         app.post_auth(&url("/physical"), &stranger.access_token, address("x"))
             .await,
@@ -156,7 +154,7 @@ async fn members_annotate_transactions() {
     )
     .await;
 
-    let stranger = app.signed_up("other@example.com").await;
+    let stranger = app.user("other@example.com").await;
     problem(
         app.get_auth(&info_url, &stranger.access_token).await,
         404,

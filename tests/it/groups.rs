@@ -1,10 +1,8 @@
 //! Group ktties end to end: creation and setup at the bank, visibility, updates,
 //! and the core configuration the apps read first.
 
-mod common;
-
-use common::group::{active, group, members, person};
-use common::{TestApp, error_fields, problem};
+use crate::common::group::{active, group, members, person};
+use crate::common::{TestApp, error_fields, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -14,7 +12,7 @@ async fn a_group_ktti_is_set_up_at_the_bank_and_seen_only_by_members() {
     let owner = person(&app, "owner@example.com").await;
 
     // Unverified people cannot open a bank account.
-    let newcomer = app.signed_up("new@example.com").await;
+    let newcomer = app.user("new@example.com").await;
     problem(
         app.post_auth("/api/v2/ktties", &newcomer.access_token, json!({"name": "Trip"}))
             .await,

@@ -1,0 +1,31 @@
+//! The integration tests: one binary, one module per area, so the app links once.
+//! Each test starts the real app on port 0 against real PostgreSQL and Redis
+//! (`common`), in its own database and queue namespace, and drives it over HTTP.
+
+mod common;
+
+mod attribution;
+mod auth;
+mod auth_abuse;
+mod bank_truth;
+mod cards_and_notes;
+mod cli;
+mod compose;
+mod devices;
+mod document_truth;
+mod groups;
+mod holds;
+mod idempotent_routes;
+mod jobs;
+mod kyc;
+mod ledger;
+mod membership;
+mod money;
+mod money_property;
+mod ops;
+mod personal_ktti;
+mod provider_messages;
+mod quotas;
+mod races;
+mod retention;
+mod social;

@@ -77,6 +77,11 @@ impl ApiError {
         Self::forbidden(d.code, d.reason)
     }
 
+    /// 409: the ktti or the caller is not in a state for this (`domain` says why).
+    pub fn not_now(n: kttipay_domain::membership::NotNow) -> Self {
+        Self::conflict(n.code, n.reason)
+    }
+
     pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, detail)
     }

@@ -25,6 +25,7 @@ pub mod quota;
 pub mod raw_json;
 pub mod routes;
 pub mod state;
+pub mod states;
 pub mod views;
 
 use ops::OpsApi;

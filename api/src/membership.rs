@@ -8,8 +8,10 @@ use chrono::Utc;
 use kttipay_db::actions::{self, Audience, Kind, NewAction};
 use kttipay_db::ktties::KttiRow;
 use kttipay_db::{PgConnection, invitations, jobs, members};
-use kttipay_domain::ids::{KttiId, UserId, deposit_reference};
+use kttipay_domain::ids::{InvitationId, KttiId, UserId, deposit_reference};
+use kttipay_domain::lifecycle::MembershipStatus;
 use kttipay_domain::membership::INVITATION_TTL_DAYS;
+use kttipay_domain::membership::{self as rules, Role};
 use kttipay_jobs::kinds::{AddMemberAtBank, RemoveMemberAtBank, SendInvitation};
 use serde_json::json;
 use uuid::Uuid;
@@ -42,7 +44,13 @@ pub async fn invite(
     if let Some(user) = invitee_id {
         invitation_item(conn, ktti.id, &ktti.name, id, user).await?;
     }
-    jobs::enqueue(conn, &SendInvitation { invitation_id: id }).await?;
+    jobs::enqueue(
+        conn,
+        &SendInvitation {
+            invitation_id: InvitationId(id),
+        },
+    )
+    .await?;
     Ok(Some(id))
 }
 
@@ -98,13 +106,8 @@ pub async fn admit(
     user: UserId,
     proportion: Option<rust_decimal::Decimal>,
 ) -> Result<(), ApiError> {
-    let (status, plan): (String, Option<String>) = kttipay_db::ktties::lock_status(&mut *conn, ktti).await?;
-    if !matches!(status.as_str(), "pendingSetup" | "active") {
-        return Err(ApiError::conflict(
-            "ktti_not_open",
-            "This ktti is closing and takes no new members.",
-        ));
-    }
+    let (status, plan) = kttipay_db::ktties::lock_status(&mut *conn, ktti).await?;
+    rules::must_take_members(status).map_err(ApiError::not_now)?;
     let limit = member_limit(state, plan.as_deref());
     if members::active_count(&mut *conn, ktti).await? >= i64::from(limit) {
         return Err(ApiError::conflict(
@@ -112,7 +115,7 @@ pub async fn admit(
             format!("This ktti's plan allows {limit} members."),
         ));
     }
-    let joined = members::join(conn, ktti, user, "member", &deposit_reference(rand::random())).await?;
+    let joined = members::join(conn, ktti, user, Role::Member, &deposit_reference(rand::random())).await?;
     if joined {
         if let Some(p) = proportion {
             members::set_split_proportion(conn, ktti, user, p).await?;
@@ -120,7 +123,7 @@ pub async fn admit(
         jobs::enqueue(
             conn,
             &AddMemberAtBank {
-                ktti_id: ktti.0,
+                ktti_id: ktti,
                 user_id: user,
             },
         )
@@ -130,14 +133,19 @@ pub async fn admit(
 }
 
 /// Ends `user`'s membership as `left` or `removed`; their card is cancelled by job.
-pub async fn depart(conn: &mut PgConnection, ktti: KttiId, user: UserId, status: &str) -> Result<bool, ApiError> {
+pub async fn depart(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    user: UserId,
+    status: MembershipStatus,
+) -> Result<bool, ApiError> {
     if !members::end(conn, ktti, user, status).await? {
         return Ok(false);
     }
     jobs::enqueue(
         conn,
         &RemoveMemberAtBank {
-            ktti_id: ktti.0,
+            ktti_id: ktti,
             user_id: user,
         },
     )

@@ -17,8 +17,7 @@ pub struct UserView {
     pub phone: String,
     pub date_of_birth: Option<NaiveDate>,
     pub avatar_key: Option<String>,
-    /// `notStarted`, `pending`, `verified` or `rejected`.
-    pub kyc_status: String,
+    pub kyc_status: crate::states::KycStatus,
     pub blocked: bool,
     pub email_verified: bool,
     /// Staff who may operate the platform.
@@ -36,7 +35,7 @@ impl From<User> for UserView {
             phone: u.phone,
             date_of_birth: u.date_of_birth,
             avatar_key: u.avatar_key,
-            kyc_status: u.kyc_status,
+            kyc_status: u.kyc_status.into(),
             blocked: u.blocked_at.is_some(),
             email_verified: u.email_verified_at.is_some(),
             platform_admin: u.is_platform_admin,

@@ -7,39 +7,7 @@ use kttipay_domain::ids::{KttiId, UserId};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    AdminRequest,
-    JoinApproval,
-    Invitation,
-    UnassignedDeposit,
-    /// The ktti's available balance went below zero by a bank-reported movement.
-    NegativeBalance,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::AdminRequest => "adminRequest",
-            Kind::JoinApproval => "joinApproval",
-            Kind::Invitation => "invitation",
-            Kind::UnassignedDeposit => "unassignedDeposit",
-            Kind::NegativeBalance => "negativeBalance",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        [
-            Kind::AdminRequest,
-            Kind::JoinApproval,
-            Kind::Invitation,
-            Kind::UnassignedDeposit,
-            Kind::NegativeBalance,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-}
+pub use kttipay_domain::lifecycle::{ActionKind as Kind, ActionStatus};
 
 /// Who decides an item.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +31,8 @@ pub struct NewAction {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ActionRow {
     pub uuid: Uuid,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: Kind,
     pub ktti_id: Uuid,
     pub audience: String,
     pub addressee_id: Option<Uuid>,
@@ -71,7 +40,8 @@ pub struct ActionRow {
     pub invitation_id: Option<Uuid>,
     pub transaction_id: Option<Uuid>,
     pub payload: serde_json::Value,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ActionStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -147,12 +117,18 @@ pub async fn lock_for(conn: &mut PgConnection, user: UserId, uuid: Uuid) -> Resu
 }
 
 /// Records a decision on a pending item.
-pub async fn decide(conn: &mut PgConnection, uuid: Uuid, status: &str, by: UserId) -> Result<bool, sqlx::Error> {
+pub async fn decide(
+    conn: &mut PgConnection,
+    uuid: Uuid,
+    status: ActionStatus,
+    by: UserId,
+) -> Result<bool, sqlx::Error> {
+    debug_assert!(ActionStatus::Pending.can_become(status), "{status} decides nothing");
     let done = sqlx::query(
         "UPDATE action_items SET status = $2, decided_by = $3, decided_at = now() WHERE uuid = $1 AND status = 'pending'",
     )
     .bind(uuid)
-    .bind(status)
+    .bind(status.as_str())
     .bind(by.0)
     .execute(conn)
     .await?;
@@ -173,12 +149,16 @@ pub async fn resolve_deposit(conn: &mut PgConnection, transaction: Uuid, by: Use
 }
 
 /// Closes the open item about an invitation decided through its own routes.
-pub async fn close_invitation(conn: &mut PgConnection, invitation: Uuid, status: &str) -> Result<(), sqlx::Error> {
+pub async fn close_invitation(
+    conn: &mut PgConnection,
+    invitation: Uuid,
+    status: ActionStatus,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE action_items SET status = $2, decided_at = now() WHERE invitation_id = $1 AND status = 'pending'",
     )
     .bind(invitation)
-    .bind(status)
+    .bind(status.as_str())
     .execute(conn)
     .await?;
     Ok(())

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::lifecycle::{CardOrderStatus, CardStatus, CardType, MembershipStatus};
+use kttipay_domain::membership::Role;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -11,8 +13,8 @@ pub struct NewCard<'a> {
     pub provider_card_id: &'a str,
     pub card_token: Option<&'a str>,
     pub last4: Option<&'a str>,
-    pub card_type: &'a str,
-    pub status: &'a str,
+    pub card_type: CardType,
+    pub status: CardStatus,
     pub delivery_address: Option<serde_json::Value>,
 }
 
@@ -29,8 +31,8 @@ pub async fn insert(conn: &mut PgConnection, c: &NewCard<'_>) -> Result<(), sqlx
     .bind(c.provider_card_id)
     .bind(c.card_token)
     .bind(c.last4)
-    .bind(c.card_type)
-    .bind(c.status)
+    .bind(c.card_type.as_str())
+    .bind(c.status.as_str())
     .bind(&c.delivery_address)
     .execute(conn)
     .await?;
@@ -43,9 +45,12 @@ pub struct CardRow {
     pub provider_card_id: String,
     pub card_token: Option<String>,
     pub last4: Option<String>,
-    pub card_type: String,
-    pub status: String,
-    pub order_status: String,
+    #[sqlx(try_from = "String")]
+    pub card_type: CardType,
+    #[sqlx(try_from = "String")]
+    pub status: CardStatus,
+    #[sqlx(try_from = "String")]
+    pub order_status: CardOrderStatus,
     pub delivery_address: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
 }
@@ -128,7 +133,8 @@ pub async fn mark_shipped(conn: &mut PgConnection, card: Uuid) -> Result<(), sql
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrderedCard {
     pub provider_card_id: String,
-    pub order_status: String,
+    #[sqlx(try_from = "String")]
+    pub order_status: CardOrderStatus,
     pub delivery_address: Option<serde_json::Value>,
     pub provider_customer_id: Option<String>,
 }
@@ -143,11 +149,17 @@ pub async fn lock_order(conn: &mut PgConnection, card: Uuid) -> Result<Option<Or
     .await
 }
 
-pub async fn provider_id<'e>(db: impl PgExecutor<'e>, card: Uuid) -> Result<Option<(String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT provider_card_id, order_status FROM cards WHERE id = $1")
-        .bind(card)
-        .fetch_optional(db)
-        .await
+/// A card's provider id and order status.
+pub async fn provider_id<'e>(
+    db: impl PgExecutor<'e>,
+    card: Uuid,
+) -> Result<Option<(String, CardOrderStatus)>, sqlx::Error> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT provider_card_id, order_status FROM cards WHERE id = $1")
+            .bind(card)
+            .fetch_optional(db)
+            .await?;
+    row.map(|(id, order)| Ok((id, crate::state(order)?))).transpose()
 }
 
 /// A live card with what decides whether it may spend: its holder's standing and
@@ -157,10 +169,13 @@ pub struct CardRights {
     pub id: Uuid,
     pub user_id: Uuid,
     pub provider_card_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CardStatus,
     pub user_blocked: bool,
-    pub member_status: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub member_status: MembershipStatus,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub can_spend: bool,
     pub members_can_spend: bool,
 }
@@ -221,10 +236,10 @@ pub async fn rights_of_ktti<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result
         .await
 }
 
-pub async fn set_status(conn: &mut PgConnection, card: Uuid, status: &str) -> Result<(), sqlx::Error> {
+pub async fn set_status(conn: &mut PgConnection, card: Uuid, status: CardStatus) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE cards SET status = $2, updated_at = now() WHERE id = $1")
         .bind(card)
-        .bind(status)
+        .bind(status.as_str())
         .execute(conn)
         .await?;
     Ok(())

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::lifecycle::InvitationStatus;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -13,7 +14,8 @@ pub struct InvitationRow {
     pub email: String,
     pub user_id: Option<Uuid>,
     pub invited_by: Uuid,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: InvitationStatus,
     pub split_proportion: Option<rust_decimal::Decimal>,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -21,7 +23,7 @@ pub struct InvitationRow {
 
 impl InvitationRow {
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
-        self.status == "expired" || (self.status == "pending" && self.expires_at <= now)
+        self.status == InvitationStatus::Expired || (self.status == InvitationStatus::Pending && self.expires_at <= now)
     }
 }
 
@@ -92,11 +94,11 @@ pub async fn pending_of<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<Vec
 }
 
 /// Moves a pending invitation to `status`; false when it was no longer pending.
-pub async fn decide(conn: &mut PgConnection, id: Uuid, status: &str) -> Result<bool, sqlx::Error> {
+pub async fn decide(conn: &mut PgConnection, id: Uuid, status: InvitationStatus) -> Result<bool, sqlx::Error> {
     let done =
         sqlx::query("UPDATE invitations SET status = $2, decided_at = now() WHERE id = $1 AND status = 'pending'")
             .bind(id)
-            .bind(status)
+            .bind(status.as_str())
             .execute(conn)
             .await?;
     Ok(done.rows_affected() == 1)

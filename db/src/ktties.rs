@@ -4,20 +4,7 @@ use kttipay_domain::ids::{KttiId, UserId};
 use kttipay_domain::membership::{Role, Settings};
 use sqlx::PgConnection;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KttiKind {
-    Personal,
-    Group,
-}
-
-impl KttiKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KttiKind::Personal => "personal",
-            KttiKind::Group => "group",
-        }
-    }
-}
+pub use kttipay_domain::lifecycle::{KttiKind, KttiStatus};
 
 /// Creates a ktti in `pendingSetup` with zero balances, in the caller's transaction.
 pub async fn create(
@@ -153,11 +140,13 @@ pub async fn name_of<'e>(db: impl sqlx::PgExecutor<'e>, ktti: KttiId) -> Result<
 
 /// Locks the ktti's row for a membership change: (status, billing plan). Joins to
 /// one ktti serialise here, so a member limit holds under concurrent joins.
-pub async fn lock_status(conn: &mut PgConnection, ktti: KttiId) -> Result<(String, Option<String>), sqlx::Error> {
-    sqlx::query_as("SELECT status, billing_plan FROM ktties WHERE id = $1 FOR UPDATE")
-        .bind(ktti.0)
-        .fetch_one(conn)
-        .await
+pub async fn lock_status(conn: &mut PgConnection, ktti: KttiId) -> Result<(KttiStatus, Option<String>), sqlx::Error> {
+    let (status, plan): (String, Option<String>) =
+        sqlx::query_as("SELECT status, billing_plan FROM ktties WHERE id = $1 FOR UPDATE")
+            .bind(ktti.0)
+            .fetch_one(conn)
+            .await?;
+    Ok((crate::state(status)?, plan))
 }
 
 /// Records the provider group once created.
@@ -174,9 +163,11 @@ pub async fn set_group(conn: &mut PgConnection, ktti: KttiId, group: &str) -> Re
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KttiRow {
     pub id: uuid::Uuid,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: KttiKind,
     pub name: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: KttiStatus,
     pub currency: String,
     pub owner_id: uuid::Uuid,
     pub provider_account_id: Option<String>,
@@ -198,7 +189,8 @@ pub struct KttiRow {
     pub available: rust_decimal::Decimal,
     pub reserved: rust_decimal::Decimal,
     /// The caller's role and deposit reference.
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub deposit_reference: String,
     pub can_spend: bool,
     pub member_count: i64,
@@ -213,9 +205,9 @@ impl KttiRow {
         }
     }
 
-    /// The caller's role (the database only holds valid roles).
+    /// The caller's role.
     pub fn caller_role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::Member)
+        self.role
     }
 }
 
@@ -256,9 +248,9 @@ pub async fn personal_of<'e>(db: impl sqlx::PgExecutor<'e>, user: UserId) -> Res
 /// Filters for the caller's ktti list.
 #[derive(Debug, Default)]
 pub struct KttiFilter {
-    pub status: Option<String>,
-    pub kind: Option<String>,
-    pub role: Option<String>,
+    pub status: Option<KttiStatus>,
+    pub kind: Option<KttiKind>,
+    pub role: Option<Role>,
     /// Case-blind substring of the name.
     pub q: Option<String>,
 }
@@ -278,9 +270,9 @@ pub async fn list_for_member(
          ORDER BY k.created_at DESC, k.id LIMIT $6 OFFSET $7"
     ))
     .bind(user.0)
-    .bind(&filter.status)
-    .bind(&filter.kind)
-    .bind(&filter.role)
+    .bind(filter.status.map(KttiStatus::as_str))
+    .bind(filter.kind.map(KttiKind::as_str))
+    .bind(filter.role.map(Role::as_str))
     .bind(&filter.q)
     .bind(limit)
     .bind(offset)
@@ -292,9 +284,9 @@ pub async fn list_for_member(
            AND ($4::text IS NULL OR m.role = $4) AND ($5::text IS NULL OR k.name ILIKE '%' || $5 || '%')",
     )
     .bind(user.0)
-    .bind(&filter.status)
-    .bind(&filter.kind)
-    .bind(&filter.role)
+    .bind(filter.status.map(KttiStatus::as_str))
+    .bind(filter.kind.map(KttiKind::as_str))
+    .bind(filter.role.map(Role::as_str))
     .bind(&filter.q)
     .fetch_one(db)
     .await?;
@@ -321,12 +313,19 @@ pub async fn set_account(
     Ok(())
 }
 
-/// Moves a ktti from `from` to `to`; false when it was not in `from`.
-pub async fn transition(conn: &mut PgConnection, ktti: KttiId, from: &str, to: &str) -> Result<bool, sqlx::Error> {
+/// Moves a ktti from `from` to `to`, a move the lifecycle allows; false when it
+/// was not in `from`.
+pub async fn transition(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    from: KttiStatus,
+    to: KttiStatus,
+) -> Result<bool, sqlx::Error> {
+    debug_assert!(from.can_become(to), "{from} -> {to} is not a ktti lifecycle move");
     let done = sqlx::query("UPDATE ktties SET status = $3, updated_at = now() WHERE id = $1 AND status = $2")
         .bind(ktti.0)
-        .bind(from)
-        .bind(to)
+        .bind(from.as_str())
+        .bind(to.as_str())
         .execute(conn)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -344,9 +343,11 @@ pub async fn set_setup_error(conn: &mut PgConnection, ktti: KttiId, error: &str)
 /// A ktti as jobs see it, whoever asks.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PlainKtti {
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: KttiKind,
     pub name: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: KttiStatus,
     pub owner_id: uuid::Uuid,
     pub provider_account_id: Option<String>,
     pub provider_group_id: Option<String>,

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kttipay_domain::ids::UserId;
+use kttipay_domain::lifecycle::KycStatus;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -97,14 +98,14 @@ pub async fn set_provider_customer(conn: &mut PgConnection, user: UserId, custom
 
 /// Sets the user's KYC status. A decision (`verified`, `rejected`) is stamped; a
 /// verified user is never downgraded by a late, stale event.
-pub async fn set_status(conn: &mut PgConnection, user: UserId, status: &str) -> Result<bool, sqlx::Error> {
+pub async fn set_status(conn: &mut PgConnection, user: UserId, status: KycStatus) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE users SET kyc_status = $2, updated_at = now(), \
              kyc_decided_at = CASE WHEN $2 IN ('verified', 'rejected') THEN now() ELSE kyc_decided_at END \
          WHERE id = $1 AND NOT (kyc_status = 'verified' AND $2 <> 'verified')",
     )
     .bind(user.0)
-    .bind(status)
+    .bind(status.as_str())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

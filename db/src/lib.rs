@@ -15,6 +15,10 @@
 //! - [`notes`]: members' notes on transactions.
 //! - [`emails`]: which job sent which email (exactly-once sending).
 //!
+//! Stored states (statuses, kinds, roles) are decoded into `kttipay_domain::lifecycle`
+//! enums here, at the boundary (`#[sqlx(try_from = "String")]` or [`state`]), and
+//! written with their `as_str()`, so nothing above this crate compares strings.
+//!
 //! Queries are checked at run time against the migrated schema by the integration
 //! tests, which exercise every function here.
 
@@ -48,4 +52,12 @@ pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 /// True when the error is a unique-constraint violation (a concurrent twin won).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}
+
+/// Decodes a stored state; a text the code does not know is a decode error.
+pub fn state<T>(stored: String) -> Result<T, sqlx::Error>
+where
+    T: TryFrom<String, Error = kttipay_domain::lifecycle::UnknownState>,
+{
+    T::try_from(stored).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }

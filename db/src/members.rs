@@ -3,14 +3,18 @@
 use chrono::{DateTime, Utc};
 use kttipay_domain::attribution::Candidate;
 use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::lifecycle::MembershipStatus;
+use kttipay_domain::membership::Role;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MemberRow {
     pub user_id: Uuid,
-    pub role: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    #[sqlx(try_from = "String")]
+    pub status: MembershipStatus,
     pub can_spend: bool,
     pub nickname: Option<String>,
     pub joined_at: Option<DateTime<Utc>>,
@@ -68,7 +72,7 @@ pub async fn join(
     conn: &mut PgConnection,
     ktti: KttiId,
     user: UserId,
-    role: &str,
+    role: Role,
     deposit_reference: &str,
 ) -> Result<bool, sqlx::Error> {
     let joined = sqlx::query(
@@ -80,7 +84,7 @@ pub async fn join(
     )
     .bind(ktti.0)
     .bind(user.0)
-    .bind(role)
+    .bind(role.as_str())
     .bind(deposit_reference)
     .execute(conn)
     .await?;
@@ -88,14 +92,20 @@ pub async fn join(
 }
 
 /// Ends an active membership as `left` or `removed`. False when it was not active.
-pub async fn end(conn: &mut PgConnection, ktti: KttiId, user: UserId, status: &str) -> Result<bool, sqlx::Error> {
+pub async fn end(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    user: UserId,
+    status: MembershipStatus,
+) -> Result<bool, sqlx::Error> {
+    debug_assert!(status.is_departure(), "{status} does not end a membership");
     let done = sqlx::query(
         "UPDATE ktti_members SET status = $3, left_at = now(), updated_at = now() \
          WHERE ktti_id = $1 AND user_id = $2 AND status = 'active'",
     )
     .bind(ktti.0)
     .bind(user.0)
-    .bind(status)
+    .bind(status.as_str())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -107,7 +117,7 @@ pub async fn update(
     conn: &mut PgConnection,
     ktti: KttiId,
     user: UserId,
-    role: Option<&str>,
+    role: Option<Role>,
     can_spend: Option<bool>,
     nickname: Option<&str>,
 ) -> Result<(), sqlx::Error> {
@@ -118,7 +128,7 @@ pub async fn update(
     )
     .bind(ktti.0)
     .bind(user.0)
-    .bind(role)
+    .bind(role.map(Role::as_str))
     .bind(can_spend)
     .bind(nickname)
     .execute(conn)
@@ -155,8 +165,8 @@ pub async fn active_count<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<i
 /// Hands ownership from `from` to `to`; the old owner stays on as an admin. The
 /// demotion goes first, so the one-owner index holds at every step.
 pub async fn hand_over(conn: &mut PgConnection, ktti: KttiId, from: UserId, to: UserId) -> Result<(), sqlx::Error> {
-    update(conn, ktti, from, Some("admin"), None, None).await?;
-    update(conn, ktti, to, Some("owner"), None, None).await?;
+    update(conn, ktti, from, Some(Role::Admin), None, None).await?;
+    update(conn, ktti, to, Some(Role::Owner), None, None).await?;
     sqlx::query("UPDATE ktties SET owner_id = $2, updated_at = now() WHERE id = $1")
         .bind(ktti.0)
         .bind(to.0)

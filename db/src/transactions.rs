@@ -3,18 +3,18 @@
 use chrono::{DateTime, Utc};
 use kttipay_domain::Money;
 use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::lifecycle::{Direction, KttiKind, TransactionKind, TransactionStatus};
 use rust_decimal::Decimal;
 use sqlx::postgres::PgArguments;
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool, Postgres};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewTransaction<'a> {
     pub ktti: Option<KttiId>,
-    pub kind: &'a str,
-    pub status: &'a str,
+    pub kind: TransactionKind,
+    pub status: TransactionStatus,
     pub amount: Money,
-    pub direction: &'a str,
     pub description: Option<&'a str>,
     pub merchant_name: Option<&'a str>,
     pub counterparty_name: Option<&'a str>,
@@ -26,6 +26,30 @@ pub struct NewTransaction<'a> {
     pub provider_transaction_id: Option<&'a str>,
     pub provider_hold_id: Option<&'a str>,
     pub decline_reason: Option<&'a str>,
+}
+
+impl NewTransaction<'_> {
+    /// A transaction of `kind` in `status`, every other field empty (for `..` to
+    /// fill). Its direction follows from its kind.
+    pub fn new(kind: TransactionKind, status: TransactionStatus) -> Self {
+        NewTransaction {
+            ktti: None,
+            kind,
+            status,
+            amount: Money::default(),
+            description: None,
+            merchant_name: None,
+            counterparty_name: None,
+            counterparty_bsb: None,
+            counterparty_account: None,
+            reference: None,
+            assignee: None,
+            card: None,
+            provider_transaction_id: None,
+            provider_hold_id: None,
+            decline_reason: None,
+        }
+    }
 }
 
 /// Inserts a transaction; `None` when one with the same provider id exists (a
@@ -41,10 +65,10 @@ pub async fn insert(conn: &mut PgConnection, t: &NewTransaction<'_>) -> Result<O
     )
     .bind(Uuid::now_v7())
     .bind(t.ktti.map(|k| k.0))
-    .bind(t.kind)
-    .bind(t.status)
+    .bind(t.kind.as_str())
+    .bind(t.status.as_str())
     .bind(t.amount.as_decimal())
-    .bind(t.direction)
+    .bind(t.kind.direction().as_str())
     .bind(t.description)
     .bind(t.merchant_name)
     .bind(t.counterparty_name)
@@ -64,10 +88,13 @@ pub async fn insert(conn: &mut PgConnection, t: &NewTransaction<'_>) -> Result<O
 pub struct TransactionRow {
     pub id: Uuid,
     pub ktti_id: Uuid,
-    pub kind: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub kind: TransactionKind,
+    #[sqlx(try_from = "String")]
+    pub status: TransactionStatus,
     pub amount: Decimal,
-    pub direction: String,
+    #[sqlx(try_from = "String")]
+    pub direction: Direction,
     pub description: Option<String>,
     pub merchant_name: Option<String>,
     pub counterparty_name: Option<String>,
@@ -157,12 +184,19 @@ pub async fn find_for_member<'e>(
     .await
 }
 
-/// A deposit of a ktti, locked for assignment: (ktti, kind, assignee, sender BSB,
-/// sender account).
-pub async fn lock_deposit(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<(Uuid, String, Option<Uuid>, Option<String>, Option<String>)>, sqlx::Error> {
+/// A transaction locked for assignment, with what assigning it needs.
+#[derive(Debug, Clone, FromRow)]
+pub struct LockedForAssignment {
+    pub ktti_id: Uuid,
+    #[sqlx(try_from = "String")]
+    pub kind: TransactionKind,
+    pub assignee_id: Option<Uuid>,
+    pub counterparty_bsb: Option<String>,
+    pub counterparty_account: Option<String>,
+}
+
+/// A transaction of a ktti, locked for assignment.
+pub async fn lock_deposit(conn: &mut PgConnection, id: Uuid) -> Result<Option<LockedForAssignment>, sqlx::Error> {
     sqlx::query_as(
         "SELECT ktti_id, kind, assignee_id, counterparty_bsb, counterparty_account FROM transactions \
          WHERE id = $1 FOR UPDATE",
@@ -186,8 +220,8 @@ pub async fn set_assignee(conn: &mut PgConnection, id: Uuid, user: UserId) -> Re
 pub struct TxFilter {
     /// One ktti, or every ktti the user is an active member of.
     pub ktti: Option<KttiId>,
-    pub kind: Option<String>,
-    pub status: Option<String>,
+    pub kind: Option<TransactionKind>,
+    pub status: Option<TransactionStatus>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     /// Deposits assigned to this member.
@@ -294,8 +328,8 @@ impl<'q, O> Bindable<'q> for sqlx::query::QueryScalar<'q, Postgres, O, PgArgumen
 fn bind_filters<'q, Q: Bindable<'q>>(q: Q, user: UserId, f: &'q TxFilter) -> Q {
     q.bind_value(user.0)
         .bind_value(f.ktti.map(|k| k.0))
-        .bind_value(f.kind.as_deref())
-        .bind_value(f.status.as_deref())
+        .bind_value(f.kind.map(TransactionKind::as_str))
+        .bind_value(f.status.map(TransactionStatus::as_str))
         .bind_value(f.from)
         .bind_value(f.to)
         .bind_value(f.member.map(|u| u.0))
@@ -340,13 +374,14 @@ pub async fn page_after(
 pub async fn ktti_of_account<'e>(
     db: impl PgExecutor<'e>,
     account: &str,
-) -> Result<Option<(KttiId, String, Uuid)>, sqlx::Error> {
+) -> Result<Option<(KttiId, KttiKind, Uuid)>, sqlx::Error> {
     let row: Option<(Uuid, String, Uuid)> =
         sqlx::query_as("SELECT id, kind, owner_id FROM ktties WHERE provider_account_id = $1")
             .bind(account)
             .fetch_optional(db)
             .await?;
-    Ok(row.map(|(id, kind, owner)| (KttiId(id), kind, owner)))
+    row.map(|(id, kind, owner)| Ok((KttiId(id), crate::state(kind)?, owner)))
+        .transpose()
 }
 
 /// Our card with this provider id.

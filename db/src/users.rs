@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use kttipay_domain::ids::UserId;
+use kttipay_domain::lifecycle::KycStatus;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -16,7 +17,8 @@ pub struct User {
     pub avatar_key: Option<String>,
     pub password_hash: Option<String>,
     pub email_verified_at: Option<DateTime<Utc>>,
-    pub kyc_status: String,
+    #[sqlx(try_from = "String")]
+    pub kyc_status: KycStatus,
     pub blocked_at: Option<DateTime<Utc>>,
     pub is_platform_admin: bool,
     pub created_at: DateTime<Utc>,

@@ -55,6 +55,22 @@ typed_id!(
     /// A ktti (a shared money pot, or a user's personal one).
     KttiId
 );
+typed_id!(
+    /// A banking-provider webhook as we stored it.
+    ProviderEventId
+);
+typed_id!(
+    /// One KYC submission (a user may submit again after a rejection).
+    KycSubmissionId
+);
+typed_id!(
+    /// A member's card on a ktti (ours, not the provider's id).
+    CardId
+);
+typed_id!(
+    /// An invitation to a ktti by email.
+    InvitationId
+);
 
 /// Alphabet of deposit references: no 0/O or 1/I, which people misread off a screen.
 const REFERENCE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";

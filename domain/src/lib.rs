@@ -4,6 +4,8 @@
 //! - [`billing`]: billing plans on offer.
 //! - [`ids`]: typed ids, so a user id is never passed where a session id belongs.
 //! - [`kyc`]: what a KYC submission must contain.
+//! - [`lifecycle`]: every stored state (ktti, membership, KYC, transaction, card,
+//!   action item, invitation) as an enum with its wire name and allowed moves.
 //! - [`ledger`]: double-entry journal entries and ktti balances; entries balance by
 //!   construction.
 //! - [`membership`]: roles and what each may do, referral codes, ktti fields.
@@ -17,6 +19,7 @@ pub mod billing;
 pub mod ids;
 pub mod kyc;
 pub mod ledger;
+pub mod lifecycle;
 pub mod membership;
 pub mod money;
 pub mod secret;

@@ -7,6 +7,7 @@
 
 use crate::Money;
 use crate::ids::UserId;
+use crate::lifecycle::{CardStatus, KttiKind, KttiStatus, KycStatus, MembershipStatus};
 use chrono::NaiveDate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,9 +35,20 @@ impl Role {
         }
     }
 
+    /// Every role, highest first.
+    pub const ALL: &'static [Role] = &[Role::Owner, Role::Admin, Role::Member];
+
     /// Owners and admins run the ktti.
     pub fn manages(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+/// How `db` decodes a stored role.
+impl TryFrom<String> for Role {
+    type Error = crate::lifecycle::UnknownState;
+    fn try_from(s: String) -> Result<Role, Self::Error> {
+        Role::parse(&s).ok_or(crate::lifecycle::UnknownState { of: "Role", value: s })
     }
 }
 
@@ -145,6 +157,100 @@ pub fn may_leave(actor: Role) -> Result<(), Denied> {
 /// Spend with the ktti's card.
 pub fn may_spend(actor: Role, own_can_spend: bool, settings: Settings) -> bool {
     actor.manages() || (settings.members_can_spend && own_can_spend)
+}
+
+/// What decides whether a member's card may spend right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardHolder {
+    /// Blocked by KttiPay staff.
+    pub blocked: bool,
+    pub membership: MembershipStatus,
+    pub role: Role,
+    pub can_spend: bool,
+    pub members_can_spend: bool,
+}
+
+impl CardHolder {
+    /// The card state the holder's rights call for.
+    pub fn card_should_be(&self) -> CardStatus {
+        let settings = Settings {
+            members_can_spend: self.members_can_spend,
+            members_can_invite: false,
+            approval_required_to_join: false,
+        };
+        if !self.blocked
+            && self.membership == MembershipStatus::Active
+            && may_spend(self.role, self.can_spend, settings)
+        {
+            CardStatus::Active
+        } else {
+            CardStatus::Frozen
+        }
+    }
+
+    /// Why the card is frozen, for the note the bank keeps with the block.
+    pub fn why_frozen(&self) -> &'static str {
+        if self.blocked {
+            "the holder is blocked by KttiPay staff"
+        } else if self.membership != MembershipStatus::Active {
+            "the holder is no longer a member"
+        } else {
+            "the holder may not spend on this ktti"
+        }
+    }
+}
+
+/// The ktti or the caller is not in a state for the request (the API's 409),
+/// whatever their role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotNow {
+    pub code: &'static str,
+    pub reason: &'static str,
+}
+
+const fn not_now(code: &'static str, reason: &'static str) -> Result<(), NotNow> {
+    Err(NotNow { code, reason })
+}
+
+/// Members, invitations, referral codes and settings belong to group ktties; a
+/// personal ktti has its owner alone.
+pub fn must_be_group(kind: KttiKind) -> Result<(), NotNow> {
+    match kind {
+        KttiKind::Group => Ok(()),
+        KttiKind::Personal => not_now("personal_ktti", "A personal ktti has no other members."),
+    }
+}
+
+/// Opening, joining or being admitted to a group ktti needs a verified identity:
+/// members hold a card on a real bank account, which the bank issues to verified
+/// customers only.
+pub fn must_be_verified(kyc: KycStatus) -> Result<(), NotNow> {
+    if kyc == KycStatus::Verified {
+        Ok(())
+    } else {
+        not_now(
+            "kyc_required",
+            "Verify your identity first: members hold a card on the ktti's bank account.",
+        )
+    }
+}
+
+/// New members join only before closure starts.
+pub fn must_take_members(status: KttiStatus) -> Result<(), NotNow> {
+    if status.takes_members() {
+        Ok(())
+    } else {
+        not_now("ktti_not_open", "This ktti is closing and takes no new members.")
+    }
+}
+
+/// A closed ktti is final and read-only.
+pub fn must_be_writable(status: KttiStatus) -> Result<(), NotNow> {
+    if status.is_writable() {
+        Ok(())
+    } else {
+        not_now("ktti_closed", "This ktti is closed; it can no longer change.")
+    }
 }
 
 /// Alphabet of referral codes: no 0/O or 1/I, which people misread.

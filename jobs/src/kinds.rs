@@ -2,7 +2,7 @@
 //! change ships as a new kind (`email.v2`) beside the old one until old rows drain.
 
 use crate::{Job, Queue, RetryPolicy};
-use kttipay_domain::ids::UserId;
+use kttipay_domain::ids::{CardId, InvitationId, KttiId, KycSubmissionId, ProviderEventId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Which email to send. The worker renders it from current data at send time.
@@ -39,12 +39,7 @@ pub struct SendEmail {
 impl Job for SendEmail {
     const KIND: &'static str = "email.v1";
     const QUEUE: Queue = Queue::Email;
-    // SMTP outages are usually minutes long: ~8 attempts spread over ~1 hour.
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 8,
-        base_delay_ms: 2_000,
-        max_delay_ms: 20 * 60 * 1_000,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::EMAIL;
 }
 
 /// Does nothing: measures the pipeline's own overhead (benchmarks, smoke tests).
@@ -62,98 +57,72 @@ pub struct Noop {
 impl Job for Noop {
     const KIND: &'static str = "noop.v1";
     const QUEUE: Queue = Queue::Default;
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 3,
-        base_delay_ms: 10,
-        max_delay_ms: 100,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::PIPELINE_PROBE;
 }
 
 /// Apply one stored provider webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplyProviderEvent {
-    pub event_id: uuid::Uuid,
+    pub event_id: ProviderEventId,
 }
 
 impl Job for ApplyProviderEvent {
     const KIND: &'static str = "provider_event.apply.v1";
     const QUEUE: Queue = Queue::Banking;
-    // Out-of-order events wait for their predecessor by retrying: many quick tries.
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 12,
-        base_delay_ms: 500,
-        max_delay_ms: 5 * 60 * 1_000,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::PROVIDER_EVENT;
 }
 
 /// Send one KYC submission to the provider (create the customer, open the case).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubmitKyc {
-    pub submission_id: uuid::Uuid,
+    pub submission_id: KycSubmissionId,
 }
 
 impl Job for SubmitKyc {
     const KIND: &'static str = "kyc.submit.v1";
     const QUEUE: Queue = Queue::Banking;
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 10,
-        base_delay_ms: 1_000,
-        max_delay_ms: 10 * 60 * 1_000,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::BANK_CALL;
 }
 
 /// Open a ktti's provider account and its owner's virtual card, then activate it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SetupKtti {
-    pub ktti_id: uuid::Uuid,
+    pub ktti_id: KttiId,
 }
 
 impl Job for SetupKtti {
     const KIND: &'static str = "ktti.setup.v1";
     const QUEUE: Queue = Queue::Banking;
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 10,
-        base_delay_ms: 1_000,
-        max_delay_ms: 10 * 60 * 1_000,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::BANK_CALL;
 }
 
 /// Convert a member's virtual card to physical at the provider (it is then posted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderPhysicalCard {
-    pub card_id: uuid::Uuid,
+    pub card_id: CardId,
 }
 
 impl Job for OrderPhysicalCard {
     const KIND: &'static str = "card.order_physical.v1";
     const QUEUE: Queue = Queue::Banking;
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 10,
-        base_delay_ms: 1_000,
-        max_delay_ms: 10 * 60 * 1_000,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::BANK_CALL;
 }
 
 /// Deliver an email or text the banking provider asked us to send a customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliverProviderMessage {
-    pub event_id: uuid::Uuid,
+    pub event_id: ProviderEventId,
 }
 
 impl Job for DeliverProviderMessage {
     const KIND: &'static str = "provider_message.deliver.v1";
     const QUEUE: Queue = Queue::Email;
-    // One-time codes go stale within minutes: retry fast, give up soon.
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 5,
-        base_delay_ms: 1_000,
-        max_delay_ms: 30_000,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::TIME_CRITICAL_MESSAGE;
 }
 
 /// Freeze (block) or unfreeze every card of a user at the provider, when staff
@@ -168,28 +137,20 @@ pub struct SetUserCardsFrozen {
 impl Job for SetUserCardsFrozen {
     const KIND: &'static str = "cards.set_frozen.v1";
     const QUEUE: Queue = Queue::Banking;
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 10,
-        base_delay_ms: 1_000,
-        max_delay_ms: 10 * 60 * 1_000,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::BANK_CALL;
 }
 
 /// Email an invitation to a ktti (the invitee may not have an account yet).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendInvitation {
-    pub invitation_id: uuid::Uuid,
+    pub invitation_id: InvitationId,
 }
 
 impl Job for SendInvitation {
     const KIND: &'static str = "email.invitation.v1";
     const QUEUE: Queue = Queue::Email;
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 8,
-        base_delay_ms: 2_000,
-        max_delay_ms: 10 * 60 * 1_000,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::EMAIL;
 }
 
 /// A member joined a group ktti: add them to the provider group and open their
@@ -197,18 +158,14 @@ impl Job for SendInvitation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AddMemberAtBank {
-    pub ktti_id: uuid::Uuid,
+    pub ktti_id: KttiId,
     pub user_id: UserId,
 }
 
 impl Job for AddMemberAtBank {
     const KIND: &'static str = "ktti.member.add.v1";
     const QUEUE: Queue = Queue::Banking;
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 10,
-        base_delay_ms: 1_000,
-        max_delay_ms: 10 * 60 * 1_000,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::BANK_CALL;
 }
 
 /// A member left or was removed: cancel their card and take them out of the
@@ -216,18 +173,14 @@ impl Job for AddMemberAtBank {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoveMemberAtBank {
-    pub ktti_id: uuid::Uuid,
+    pub ktti_id: KttiId,
     pub user_id: UserId,
 }
 
 impl Job for RemoveMemberAtBank {
     const KIND: &'static str = "ktti.member.remove.v1";
     const QUEUE: Queue = Queue::Banking;
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 10,
-        base_delay_ms: 1_000,
-        max_delay_ms: 10 * 60 * 1_000,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::BANK_CALL;
 }
 
 /// Spending rights on a ktti changed (settings, a member's role or canSpend):
@@ -235,17 +188,13 @@ impl Job for RemoveMemberAtBank {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncKttiCards {
-    pub ktti_id: uuid::Uuid,
+    pub ktti_id: KttiId,
 }
 
 impl Job for SyncKttiCards {
     const KIND: &'static str = "ktti.cards.sync.v1";
     const QUEUE: Queue = Queue::Banking;
-    const RETRY: RetryPolicy = RetryPolicy {
-        max_attempts: 10,
-        base_delay_ms: 1_000,
-        max_delay_ms: 10 * 60 * 1_000,
-    };
+    const RETRY: RetryPolicy = RetryPolicy::BANK_CALL;
 }
 
 /// Lists job types as `(KIND, QUEUE, RETRY)` rows, so adding a kind is one word.

@@ -18,6 +18,50 @@ impl RetryPolicy {
         max_delay_ms: 5 * 60 * 1_000,
     };
 
+    // One policy per family of job kinds: kinds that fail for the same reasons
+    // retry the same way, and a new kind picks its family instead of new literals.
+
+    /// Calls to the banking provider: its outages last minutes, and every call is
+    /// idempotent by key, so ~10 attempts spread over about an hour.
+    pub const BANK_CALL: RetryPolicy = RetryPolicy {
+        max_attempts: 10,
+        base_delay_ms: 1_000,
+        max_delay_ms: 10 * 60 * 1_000,
+    };
+
+    /// Applying the provider's webhooks: a transient failure (a lock timeout, the
+    /// database restarting) should clear quickly, so many quick tries. (An event
+    /// waiting for its predecessor is parked, not retried.)
+    pub const PROVIDER_EVENT: RetryPolicy = RetryPolicy {
+        max_attempts: 12,
+        base_delay_ms: 500,
+        max_delay_ms: 5 * 60 * 1_000,
+    };
+
+    /// Email to our users: SMTP outages are usually minutes long, so ~8 attempts
+    /// spread over about an hour.
+    pub const EMAIL: RetryPolicy = RetryPolicy {
+        max_attempts: 8,
+        base_delay_ms: 2_000,
+        max_delay_ms: 20 * 60 * 1_000,
+    };
+
+    /// Messages that go stale within minutes (one-time codes): retry fast, give
+    /// up soon.
+    pub const TIME_CRITICAL_MESSAGE: RetryPolicy = RetryPolicy {
+        max_attempts: 5,
+        base_delay_ms: 1_000,
+        max_delay_ms: 30_000,
+    };
+
+    /// The no-op job that measures the pipeline and exercises the retry path in
+    /// tests: retries within milliseconds.
+    pub const PIPELINE_PROBE: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        base_delay_ms: 10,
+        max_delay_ms: 100,
+    };
+
     /// Delay before the next attempt after `attempts_made` failures, with "equal
     /// jitter": half the exponential delay is fixed, half is random. The fixed half
     /// keeps a floor under retries; the random half spreads a burst of failures

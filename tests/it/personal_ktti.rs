@@ -134,7 +134,7 @@ async fn another_users_ktti_is_404_everywhere_and_bad_filters_are_422() {
         .unwrap();
     assert_eq!(list["total"], 0);
     for (query, code) in [
-        ("type=weird", "invalid_filter"),
+        ("type=weird", "validation_failed"),
         ("pageSize=0", "invalid_page_size"),
         ("pageSize=101", "invalid_page_size"),
         ("page=0", "invalid_page"),

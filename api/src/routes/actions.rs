@@ -10,10 +10,12 @@ use crate::routes::Tag;
 use crate::routes::deposits::assign;
 use crate::routes::invitations::decide_invitation;
 use crate::state::AppState;
+use crate::states;
 use chrono::{DateTime, Utc};
 use kttipay_db::actions::{self, ActionRow, Kind};
 use kttipay_db::{invitations, members};
 use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::lifecycle::{ActionStatus, InvitationStatus, KycStatus, MembershipStatus};
 use kttipay_domain::membership::{self as rules, Role};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -26,12 +28,11 @@ use uuid::Uuid;
 #[oai(rename_all = "camelCase")]
 pub struct ActionView {
     pub uuid: Uuid,
-    /// `adminRequest`, `joinApproval`, `invitation`, `unassignedDeposit` or
-    /// `negativeBalance` (approve acknowledges it).
+    /// Approving `negativeBalance` acknowledges it.
     #[oai(rename = "type")]
-    pub kind: String,
-    /// `pending`.
-    pub status: String,
+    pub kind: states::ActionKind,
+    /// `pending` while it waits for a decision.
+    pub status: states::ActionStatus,
     pub ktti_id: Uuid,
     /// Who it is about (the requester, joiner or invitee).
     pub subject_user_id: Option<Uuid>,
@@ -45,8 +46,8 @@ impl From<ActionRow> for ActionView {
     fn from(a: ActionRow) -> Self {
         ActionView {
             uuid: a.uuid,
-            kind: a.kind,
-            status: a.status,
+            kind: a.kind.into(),
+            status: a.status.into(),
             ktti_id: a.ktti_id,
             subject_user_id: a.subject_id,
             transaction_id: a.transaction_id,
@@ -140,19 +141,16 @@ impl ActionsApi {
         let item = actions::lock_for(&mut tx, me, id.0)
             .await?
             .ok_or_else(|| ApiError::not_found("action_not_found", "No such action item."))?;
-        if item.status != "pending" {
+        if item.status != ActionStatus::Pending {
             return Err(ApiError::conflict(
                 "action_already_decided",
                 format!("This item is already {}.", item.status),
             ));
         }
         let ktti = KttiId(item.ktti_id);
-        let kind = Kind::parse(&item.kind).ok_or_else(|| ApiError::internal("unknown action kind"))?;
+        let kind = item.kind;
         if kind != Kind::Invitation {
-            let role = members::lock(&mut tx, ktti, me)
-                .await?
-                .and_then(|m| Role::parse(&m.role))
-                .unwrap_or(Role::Member);
+            let role = members::lock(&mut tx, ktti, me).await?.map_or(Role::Member, |m| m.role);
             rules::may_approve(role).map_err(ApiError::denied)?;
         }
         let subject = item.subject_id.map(UserId);
@@ -160,18 +158,13 @@ impl ActionsApi {
             (Kind::Invitation, _) => {
                 let invitation = invitations::lock(&mut tx, item.invitation_id.unwrap_or_default())
                     .await?
-                    .filter(|i| i.status == "pending")
+                    .filter(|i| i.status == InvitationStatus::Pending)
                     .ok_or_else(|| ApiError::conflict("action_already_decided", "This invitation is decided."))?;
                 if approve {
-                    let verified = kttipay_db::users::find(&mut *tx, me)
+                    let kyc = kttipay_db::users::find(&mut *tx, me)
                         .await?
-                        .is_some_and(|u| u.kyc_status == "verified");
-                    if !verified {
-                        return Err(ApiError::conflict(
-                            "kyc_required",
-                            "Verify your identity first: members hold a card on the ktti's account.",
-                        ));
-                    }
+                        .map_or(KycStatus::NotStarted, |u| u.kyc_status);
+                    rules::must_be_verified(kyc).map_err(ApiError::not_now)?;
                 }
                 let result = decide_invitation(&state, &mut tx, me, &invitation, approve).await;
                 // An expiry is recorded even though the request fails.
@@ -184,17 +177,17 @@ impl ActionsApi {
                 let who = subject.ok_or_else(|| ApiError::internal("admin request without requester"))?;
                 let still = members::lock(&mut tx, ktti, who)
                     .await?
-                    .is_some_and(|m| m.status == "active");
+                    .is_some_and(|m| m.status == MembershipStatus::Active);
                 if !still {
                     // Nothing left to decide: the item closes, and the caller hears why.
-                    actions::decide(&mut tx, item.uuid, "cancelled", me).await?;
+                    actions::decide(&mut tx, item.uuid, ActionStatus::Cancelled, me).await?;
                     tx.commit().await?;
                     return Err(ApiError::conflict(
                         "member_gone",
                         "The requester is no longer a member.",
                     ));
                 }
-                members::update(&mut tx, ktti, who, Some(Role::Admin.as_str()), None, None).await?;
+                members::update(&mut tx, ktti, who, Some(Role::Admin), None, None).await?;
             }
             (Kind::JoinApproval, true) => {
                 let who = subject.ok_or_else(|| ApiError::internal("join request without joiner"))?;
@@ -215,7 +208,17 @@ impl ActionsApi {
             // Acknowledged: the owner has seen the ktti is below zero.
             (Kind::NegativeBalance, true) | (_, false) => {}
         }
-        actions::decide(&mut tx, item.uuid, if approve { "approved" } else { "rejected" }, me).await?;
+        actions::decide(
+            &mut tx,
+            item.uuid,
+            if approve {
+                ActionStatus::Approved
+            } else {
+                ActionStatus::Rejected
+            },
+            me,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Executed::Done)
     }

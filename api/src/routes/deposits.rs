@@ -13,7 +13,8 @@ use kttipay_db::assignments::{self, NewAssignment};
 use kttipay_db::transactions::{self as txns, TxFilter};
 use kttipay_db::{PgConnection, actions, members};
 use kttipay_domain::ids::{KttiId, UserId};
-use kttipay_domain::membership::{self as rules, Role};
+use kttipay_domain::lifecycle::{MembershipStatus, TransactionKind};
+use kttipay_domain::membership as rules;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -34,20 +35,20 @@ pub struct Assignee {
 /// deposit's action item. 404 when the actor is not a member of its ktti.
 pub async fn assign(conn: &mut PgConnection, actor: UserId, id: Uuid, assignee: UserId) -> Result<(), ApiError> {
     let not_found = || ApiError::not_found("transaction_not_found", "No such transaction.");
-    let (ktti, kind, current, bsb, account) = txns::lock_deposit(conn, id).await?.ok_or_else(not_found)?;
-    let ktti = KttiId(ktti);
+    let txn = txns::lock_deposit(conn, id).await?.ok_or_else(not_found)?;
+    let ktti = KttiId(txn.ktti_id);
     let me = members::lock(conn, ktti, actor)
         .await?
-        .filter(|m| m.status == "active")
+        .filter(|m| m.status == MembershipStatus::Active)
         .ok_or_else(not_found)?;
-    if kind != "deposit" {
+    if txn.kind != TransactionKind::Deposit {
         return Err(ApiError::conflict("not_a_deposit", "Only deposits have an assignee."));
     }
-    let role = Role::parse(&me.role).unwrap_or(Role::Member);
-    rules::may_assign_deposit(role, assignee == actor, current.is_some()).map_err(ApiError::denied)?;
+    let role = me.role;
+    rules::may_assign_deposit(role, assignee == actor, txn.assignee_id.is_some()).map_err(ApiError::denied)?;
     let is_member = members::lock(conn, ktti, assignee)
         .await?
-        .is_some_and(|m| m.status == "active");
+        .is_some_and(|m| m.status == MembershipStatus::Active);
     if !is_member {
         return Err(ApiError::invalid_field(
             "validation_failed",
@@ -55,7 +56,7 @@ pub async fn assign(conn: &mut PgConnection, actor: UserId, id: Uuid, assignee: 
             "must be an active member of the ktti",
         ));
     }
-    let current = current.map(UserId);
+    let current = txn.assignee_id.map(UserId);
     if current != Some(assignee) {
         txns::set_assignee(conn, id, assignee).await?;
         let reason = if role.manages() { "assign" } else { "claim" };
@@ -68,7 +69,7 @@ pub async fn assign(conn: &mut PgConnection, actor: UserId, id: Uuid, assignee: 
         };
         assignments::record(conn, &change).await?;
     }
-    if let (Some(bsb), Some(account)) = (bsb, account) {
+    if let (Some(bsb), Some(account)) = (txn.counterparty_bsb, txn.counterparty_account) {
         let remembered = members::sender_remembered_for(conn, ktti, &bsb, &account).await?;
         if rules::remembers_sender(role, remembered, assignee) {
             members::remember_sender(conn, ktti, &bsb, &account, assignee).await?;

@@ -14,6 +14,7 @@ use crate::routes::ktti_input::{
 };
 use crate::routes::ktties::{KttiPage, KttiView, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, not_found, visible};
 use crate::state::AppState;
+use crate::states;
 use kttipay_db::ktties::{self, GroupFields, KttiChanges, KttiFilter};
 use kttipay_db::{PgConnection, jobs, members, users};
 use kttipay_domain::Validation;
@@ -61,12 +62,7 @@ async fn create_group(
     let caller = users::find(&state.pool, user)
         .await?
         .ok_or_else(|| ApiError::internal("caller vanished"))?;
-    if caller.kyc_status != "verified" {
-        return Err(ApiError::conflict(
-            "kyc_required",
-            "Verify your identity before opening a group ktti: it is a real bank account.",
-        ));
-    }
+    rules::must_be_verified(caller.kyc_status).map_err(ApiError::not_now)?;
     let scope = format!("ktti.create:{user}");
     let mut tx = state.pool.begin().await?;
     // The key remembers which ktti it created; a replay shows that ktti as it is now.
@@ -96,18 +92,11 @@ async fn create_group(
         },
     )
     .await?;
-    members::join(
-        &mut tx,
-        ktti,
-        user,
-        Role::Owner.as_str(),
-        &deposit_reference(rand::random()),
-    )
-    .await?;
+    members::join(&mut tx, ktti, user, Role::Owner, &deposit_reference(rand::random())).await?;
     if let Some(p) = g.own_proportion {
         members::set_split_proportion(&mut tx, ktti, user, p).await?;
     }
-    jobs::enqueue(&mut tx, &SetupKtti { ktti_id: ktti.0 }).await?;
+    jobs::enqueue(&mut tx, &SetupKtti { ktti_id: ktti }).await?;
     let row = read(&mut tx, user, ktti).await?;
     for (email, account, weight) in &g.invitees {
         membership::invite(&mut tx, &row, user, email, *account, *weight).await?;
@@ -135,7 +124,7 @@ async fn apply_update(
     ktties::update(&mut tx, KttiId(id), &changes).await?;
     if changes.members_can_spend.is_some() {
         // Members' cards freeze or thaw at the bank to match.
-        jobs::enqueue(&mut tx, &kttipay_jobs::kinds::SyncKttiCards { ktti_id: id }).await?;
+        jobs::enqueue(&mut tx, &kttipay_jobs::kinds::SyncKttiCards { ktti_id: KttiId(id) }).await?;
     }
     let view = read(&mut tx, user, KttiId(id)).await?.into();
     tx.commit().await?;
@@ -143,10 +132,7 @@ async fn apply_update(
 }
 
 fn closed_check(k: &ktties::KttiRow) -> Result<(), ApiError> {
-    if k.status == "closed" {
-        return Err(ApiError::conflict("ktti_closed", "This ktti is closed."));
-    }
-    Ok(())
+    rules::must_be_writable(k.status).map_err(ApiError::not_now)
 }
 
 /// Ktties: list, read, create and update. (One struct, because poem-openapi
@@ -165,9 +151,9 @@ impl KttiApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        status: Query<Option<String>>,
-        #[oai(name = "type")] kind: Query<Option<String>>,
-        role: Query<Option<String>>,
+        status: Query<Option<states::KttiStatus>>,
+        #[oai(name = "type")] kind: Query<Option<states::KttiKind>>,
+        role: Query<Option<states::Role>>,
         q: Query<Option<String>>,
         page: Query<Option<u32>>,
         #[oai(name = "pageSize")] page_size: Query<Option<u32>>,
@@ -184,32 +170,10 @@ impl KttiApi {
                 "must be 1 to 100",
             ));
         }
-        let one_of = |field: &str, v: &Option<String>, allowed: &[&str]| match v {
-            Some(x) if !allowed.contains(&x.as_str()) => Err(ApiError::invalid_field(
-                "invalid_filter",
-                field,
-                &format!("must be one of {}", allowed.join(", ")),
-            )),
-            _ => Ok(()),
-        };
-        one_of(
-            "status",
-            &status.0,
-            &[
-                "pendingSetup",
-                "active",
-                "closing",
-                "disbursing",
-                "readyToClose",
-                "closed",
-            ],
-        )?;
-        one_of("type", &kind.0, &["group", "personal"])?;
-        one_of("role", &role.0, &["owner", "admin", "member"])?;
         let filter = KttiFilter {
-            status: status.0,
-            kind: kind.0,
-            role: role.0,
+            status: status.0.map(Into::into),
+            kind: kind.0.map(Into::into),
+            role: role.0.map(Into::into),
             q: q.0.filter(|s| !s.trim().is_empty()),
         };
         let offset = i64::from(page - 1) * i64::from(page_size);
@@ -430,11 +394,8 @@ impl KttiApi {
         if edits {
             rules::may_edit(k.caller_role()).map_err(ApiError::denied)?;
         }
-        if (rotate || b.settings.is_some()) && k.kind == "personal" {
-            return Err(ApiError::conflict(
-                "personal_ktti",
-                "A personal ktti has no members to set or invite.",
-            ));
+        if rotate || b.settings.is_some() {
+            rules::must_be_group(k.kind).map_err(ApiError::not_now)?;
         }
         if rotate {
             rules::may_invite(k.caller_role(), k.settings()).map_err(ApiError::denied)?;

@@ -10,11 +10,13 @@ use crate::routes::Tag;
 use crate::routes::ktties::{KttiView, visible};
 use crate::routes::members::{Done, group_only};
 use crate::state::AppState;
+use crate::states;
 use chrono::{DateTime, Utc};
 use kttipay_db::actions::{self, Audience, Kind, NewAction};
 use kttipay_db::ktties;
 use kttipay_db::{invitations, members, users};
 use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::lifecycle::{ActionStatus, InvitationStatus, MembershipStatus};
 use kttipay_domain::membership as rules;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
@@ -37,8 +39,7 @@ pub struct Invite {
 pub struct InvitationView {
     pub id: Uuid,
     pub email: String,
-    /// `pending`.
-    pub status: String,
+    pub status: states::InvitationStatus,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -79,13 +80,7 @@ pub(crate) async fn require_verified(state: &AppState, user: UserId) -> Result<(
     let me = users::find(&state.pool, user)
         .await?
         .ok_or_else(|| ApiError::internal("caller vanished"))?;
-    if me.kyc_status != "verified" {
-        return Err(ApiError::conflict(
-            "kyc_required",
-            "Verify your identity first: members hold a card on the ktti's account.",
-        ));
-    }
-    Ok(())
+    rules::must_be_verified(me.kyc_status).map_err(ApiError::not_now)
 }
 
 /// Accepts (admits the caller) or rejects the caller's open invitation to `ktti`.
@@ -97,8 +92,8 @@ pub async fn decide_invitation(
     accept: bool,
 ) -> Result<(), ApiError> {
     if invitation.is_expired(Utc::now()) {
-        invitations::decide(conn, invitation.id, "expired").await?;
-        actions::close_invitation(conn, invitation.id, "cancelled").await?;
+        invitations::decide(conn, invitation.id, InvitationStatus::Expired).await?;
+        actions::close_invitation(conn, invitation.id, ActionStatus::Cancelled).await?;
         return Err(ApiError::conflict("invitation_expired", "This invitation has expired."));
     }
     if accept {
@@ -111,9 +106,13 @@ pub async fn decide_invitation(
         )
         .await?;
     }
-    let status = if accept { "accepted" } else { "rejected" };
-    invitations::decide(conn, invitation.id, status).await?;
-    actions::close_invitation(conn, invitation.id, if accept { "approved" } else { "rejected" }).await?;
+    let (invitation_now, item_now) = if accept {
+        (InvitationStatus::Accepted, ActionStatus::Approved)
+    } else {
+        (InvitationStatus::Rejected, ActionStatus::Rejected)
+    };
+    invitations::decide(conn, invitation.id, invitation_now).await?;
+    actions::close_invitation(conn, invitation.id, item_now).await?;
     Ok(())
 }
 
@@ -157,7 +156,7 @@ impl InvitationsApi {
         if let Some(u) = invitee
             && members::lock(&mut tx, KttiId(k.id), u)
                 .await?
-                .is_some_and(|m| m.status == "active")
+                .is_some_and(|m| m.status == MembershipStatus::Active)
         {
             return Err(ApiError::conflict("already_member", "That person is already a member."));
         }
@@ -173,7 +172,7 @@ impl InvitationsApi {
         let view = InvitationView {
             id: row.id,
             email: row.email,
-            status: row.status,
+            status: row.status.into(),
             expires_at: row.expires_at,
         };
         idempotency::finish(&mut tx, &scope, key, 201, &view).await?;
@@ -295,12 +294,12 @@ impl InvitationsApi {
             .ok_or_else(|| ApiError::not_found("referral_code_not_found", "No ktti has that referral code."))?;
         let ktti = KttiId(ktti);
         let before = members::lock(&mut tx, ktti, me).await?;
-        if before.as_ref().is_some_and(|m| m.status == "active") {
+        if before.as_ref().is_some_and(|m| m.status == MembershipStatus::Active) {
             return Err(ApiError::conflict("already_member", "You are already a member."));
         }
         // Someone the owner or an admin removed does not walk back in with the
         // code: coming back needs their approval, whatever the ktti's setting.
-        let was_removed = before.is_some_and(|m| m.status == "removed");
+        let was_removed = before.is_some_and(|m| m.status == MembershipStatus::Removed);
         if approval || was_removed {
             let name = ktties::name_of(&mut *tx, ktti).await?;
             let me_row = users::find(&mut *tx, me)

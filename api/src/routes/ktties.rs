@@ -7,12 +7,14 @@ use crate::auth::BearerAuth;
 use crate::error::ApiError;
 use crate::routes::Tag;
 use crate::state::AppState;
+use crate::states;
 use chrono::{DateTime, Utc};
 use kttipay_db::ktties::{self, KttiRow};
 use kttipay_db::{cards, users};
 use kttipay_domain::Money;
 use kttipay_domain::ids::KttiId;
 use kttipay_domain::ledger::Balances;
+use kttipay_domain::lifecycle::{CardOrderStatus, KttiKind};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -28,18 +30,16 @@ pub const PAGE_SIZE_MAX: u32 = 100;
 pub struct KttiView {
     pub id: Uuid,
     pub name: String,
-    /// `group` or `personal`.
     #[oai(rename = "type")]
-    pub kind: String,
-    /// `pendingSetup`, `active`, `closing`, `disbursing`, `readyToClose` or `closed`.
-    pub status: String,
+    pub kind: states::KttiKind,
+    pub status: states::KttiStatus,
     pub currency: String,
     /// Posted money in the account.
     pub total_balance: Amount,
     /// Total less open card holds and payouts in flight.
     pub available_balance: Amount,
-    /// The caller's role: `owner`, `admin` or `member`.
-    pub role: String,
+    /// The caller's role.
+    pub role: states::Role,
     /// For members of a group ktti; personal ktties have none.
     pub referral_code: Option<String>,
     pub member_count: i64,
@@ -82,8 +82,8 @@ impl From<KttiRow> for KttiView {
         KttiView {
             id: k.id,
             name: k.name,
-            kind: k.kind,
-            status: k.status,
+            kind: k.kind.into(),
+            status: k.status.into(),
             currency: k.currency,
             total_balance: balances.total().into(),
             available_balance: balances.available.into(),
@@ -101,7 +101,7 @@ impl From<KttiRow> for KttiView {
                 members_can_invite: k.members_can_invite,
                 approval_required_to_join: k.approval_required_to_join,
             },
-            role: k.role,
+            role: k.role.into(),
             setup_error: k.setup_error,
             created_at: k.created_at,
         }
@@ -138,13 +138,10 @@ pub struct CardView {
     pub card_token: Option<String>,
     pub last4: Option<String>,
     pub masked_pan: Option<String>,
-    /// `active`, `frozen`, `cancelled`, ...
-    pub status: String,
-    /// `virtual` or `physical`.
+    pub status: states::CardStatus,
     #[oai(rename = "type")]
-    pub kind: String,
-    /// `none`, `ordered`, `shipped`, `delivered`.
-    pub order_status: String,
+    pub kind: states::CardType,
+    pub order_status: states::CardOrderStatus,
     pub delivery_address: Option<serde_json::Value>,
 }
 
@@ -168,9 +165,9 @@ fn card_view(card: cards::CardRow) -> CardView {
         masked_pan: card.last4.as_ref().map(|l| format!("•••• •••• •••• {l}")),
         card_token: card.card_token,
         last4: card.last4,
-        status: card.status,
-        kind: card.card_type,
-        order_status: card.order_status,
+        status: card.status.into(),
+        kind: card.card_type.into(),
+        order_status: card.order_status.into(),
         delivery_address: card.delivery_address,
     }
 }
@@ -185,7 +182,7 @@ async fn card_for_change(
     let k = ktties::find_for_member(&state.pool, user, ktti)
         .await?
         .ok_or_else(not_found)?;
-    if !matches!(k.role.as_str(), "owner" | "admin") {
+    if !k.role.manages() {
         return Err(ApiError::forbidden(
             "role_forbidden",
             "Only the ktti's owner or an admin may change its card.",
@@ -262,7 +259,7 @@ impl BankingApi {
                 "The ktti's bank account is still being opened.",
             ));
         };
-        let account_name = if k.kind == "personal" {
+        let account_name = if k.kind == KttiKind::Personal {
             let owner = users::find(&state.pool, kttipay_domain::ids::UserId(k.owner_id)).await?;
             owner
                 .map(|u| format!("{} {}", u.first_name, u.last_name))
@@ -329,7 +326,13 @@ impl BankingApi {
             ));
         }
         if !replay {
-            kttipay_db::jobs::enqueue(&mut tx, &kttipay_jobs::kinds::OrderPhysicalCard { card_id: card.id }).await?;
+            kttipay_db::jobs::enqueue(
+                &mut tx,
+                &kttipay_jobs::kinds::OrderPhysicalCard {
+                    card_id: kttipay_domain::ids::CardId(card.id),
+                },
+            )
+            .await?;
             crate::idempotency::finish(&mut tx, &scope, key, 202, &serde_json::json!({})).await?;
         }
         tx.commit().await?;
@@ -358,8 +361,8 @@ impl BankingApi {
         let (ktti, card) = card_for_change(&state, auth.0.user_id, id.0).await?;
         let mut tx = state.pool.begin().await?;
         if !cards::change_address(&mut tx, card.id, &address).await? {
-            return Err(match card.order_status.as_str() {
-                "none" => ApiError::conflict("card_not_ordered", "No physical card is on order."),
+            return Err(match card.order_status {
+                CardOrderStatus::None => ApiError::conflict("card_not_ordered", "No physical card is on order."),
                 _ => ApiError::conflict(
                     "card_shipped",
                     "The card has shipped; its address can no longer change.",

@@ -6,8 +6,10 @@ use crate::error::ApiError;
 use crate::json::JsonBody;
 use crate::routes::Tag;
 use crate::state::AppState;
+use crate::states;
 use chrono::{DateTime, NaiveDate, Utc};
 use kttipay_db::{jobs, kyc, users};
+use kttipay_domain::lifecycle::KycStatus;
 use kttipay_domain::{Validation, kyc as rules, user as user_rules};
 use kttipay_jobs::kinds::SubmitKyc;
 use poem::web::Data;
@@ -48,8 +50,7 @@ pub struct KycRequest {
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct KycView {
-    /// `notStarted`, `pending`, `verified` or `rejected`.
-    pub status: String,
+    pub status: states::KycStatus,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
@@ -150,20 +151,20 @@ impl KycApi {
         let user = users::find_for_update(&mut tx, me)
             .await?
             .ok_or_else(|| ApiError::unauthorized("session_revoked", "This session has ended; sign in again."))?;
-        match user.kyc_status.as_str() {
-            "verified" => {
+        match user.kyc_status {
+            KycStatus::Verified => {
                 return Err(ApiError::conflict(
                     "kyc_already_verified",
                     "Your identity is already verified.",
                 ));
             }
-            "pending" => {
+            KycStatus::Pending => {
                 return Err(ApiError::conflict(
                     "kyc_pending",
                     "Your identity check is still running.",
                 ));
             }
-            _ => {}
+            KycStatus::NotStarted | KycStatus::Rejected => {}
         }
         // Each submission is a request to the provider (and a check it may bill).
         let (made, oldest) = kttipay_db::quotas::kyc_submissions_last_day(&mut *tx, me).await?;
@@ -183,8 +184,14 @@ impl KycApi {
             },
         )
         .await?;
-        kyc::set_status(&mut tx, me, "pending").await?;
-        jobs::enqueue(&mut tx, &SubmitKyc { submission_id: id }).await?;
+        kyc::set_status(&mut tx, me, KycStatus::Pending).await?;
+        jobs::enqueue(
+            &mut tx,
+            &SubmitKyc {
+                submission_id: kttipay_domain::ids::KycSubmissionId(id),
+            },
+        )
+        .await?;
         crate::idempotency::finish(&mut tx, &scope, key, 202, &serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(Submitted::Accepted(Json(view(&state, me).await?)))
@@ -197,7 +204,7 @@ async fn view(state: &AppState, user: kttipay_domain::ids::UserId) -> Result<Kyc
         .ok_or_else(|| ApiError::unauthorized("session_revoked", "This session has ended; sign in again."))?;
     let latest = kyc::latest(&state.pool, user).await?;
     Ok(KycView {
-        status: u.kyc_status,
+        status: u.kyc_status.into(),
         first_name: latest.as_ref().map(|s| s.first_name.clone()),
         last_name: latest.as_ref().map(|s| s.last_name.clone()),
         date_of_birth: latest.as_ref().map(|s| s.date_of_birth),

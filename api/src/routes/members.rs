@@ -9,11 +9,13 @@ use crate::membership;
 use crate::routes::Tag;
 use crate::routes::ktties::visible;
 use crate::state::AppState;
+use crate::states;
 use chrono::{DateTime, Utc};
 use kttipay_db::actions::{self, Audience, Kind, NewAction};
 use kttipay_db::ktties::KttiRow;
 use kttipay_db::{invitations, members};
 use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::lifecycle::MembershipStatus;
 use kttipay_domain::membership::{self as rules, Role};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -28,10 +30,9 @@ use uuid::Uuid;
 pub struct MemberView {
     /// Absent for an invitee who has no account yet.
     pub user_id: Option<Uuid>,
-    /// `owner`, `admin` or `member` (`member` for invitees).
-    pub role: String,
-    /// `active`, `invited`, `left` or `removed`.
-    pub status: String,
+    /// `member` for invitees.
+    pub role: states::Role,
+    pub status: states::MembershipStatus,
     pub can_spend: bool,
     pub nickname: Option<String>,
     pub first_name: Option<String>,
@@ -45,8 +46,8 @@ impl From<members::MemberRow> for MemberView {
     fn from(m: members::MemberRow) -> Self {
         MemberView {
             user_id: Some(m.user_id),
-            role: m.role,
-            status: m.status,
+            role: m.role.into(),
+            status: m.status.into(),
             can_spend: m.can_spend,
             nickname: m.nickname,
             first_name: Some(m.first_name),
@@ -67,7 +68,8 @@ pub struct MemberList {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct MemberUpdate {
-    pub role: Option<String>,
+    /// Only the owner hands ownership over (they become an admin).
+    pub role: Option<states::Role>,
     pub can_spend: Option<bool>,
     /// An empty string clears it.
     pub nickname: Option<String>,
@@ -97,13 +99,7 @@ pub enum Requested {
 }
 
 pub(crate) fn group_only(k: &KttiRow) -> Result<(), ApiError> {
-    if k.kind == "personal" {
-        return Err(ApiError::conflict(
-            "personal_ktti",
-            "A personal ktti has no other members.",
-        ));
-    }
-    Ok(())
+    rules::must_be_group(k.kind).map_err(ApiError::not_now)
 }
 
 pub struct MembershipApi;
@@ -128,12 +124,12 @@ impl MembershipApi {
         let ktti = KttiId(k.id);
         let rows = members::list(&state.pool, ktti).await?;
         let invited = invitations::pending_of(&state.pool, ktti).await?;
-        let (current, former): (Vec<_>, Vec<_>) = rows.into_iter().partition(|m| m.status == "active");
+        let (current, former): (Vec<_>, Vec<_>) = rows.into_iter().partition(|m| m.status == MembershipStatus::Active);
         let mut items: Vec<MemberView> = current.into_iter().map(Into::into).collect();
         items.extend(invited.into_iter().map(|i| MemberView {
             user_id: i.user_id,
-            role: Role::Member.as_str().into(),
-            status: "invited".into(),
+            role: states::Role::Member,
+            status: states::MembershipStatus::Invited,
             can_spend: false,
             nickname: None,
             first_name: None,
@@ -159,7 +155,7 @@ impl MembershipApi {
         group_only(&k)?;
         rules::may_leave(k.caller_role()).map_err(ApiError::denied)?;
         let mut tx = state.pool.begin().await?;
-        membership::depart(&mut tx, KttiId(k.id), auth.0.user_id, "left").await?;
+        membership::depart(&mut tx, KttiId(k.id), auth.0.user_id, MembershipStatus::Left).await?;
         tx.commit().await?;
         Ok(Done::NoContent)
     }
@@ -185,11 +181,7 @@ impl MembershipApi {
         group_only(&k)?;
         let b = body.0;
         let mut v = kttipay_domain::Validation::new();
-        let role = v
-            .check_opt("role", b.role.as_deref(), |r| {
-                Role::parse(r).ok_or_else(|| "must be owner, admin or member".to_string())
-            })
-            .flatten();
+        let role: Option<Role> = b.role.map(Into::into);
         let nickname = v
             .check_opt("nickname", b.nickname.as_deref(), rules::nickname)
             .flatten();
@@ -199,9 +191,9 @@ impl MembershipApi {
         let mut tx = state.pool.begin().await?;
         let target = members::lock(&mut tx, ktti, target_id)
             .await?
-            .filter(|m| m.status == "active")
+            .filter(|m| m.status == MembershipStatus::Active)
             .ok_or_else(|| ApiError::not_found("member_not_found", "No such member."))?;
-        let target_role = Role::parse(&target.role).unwrap_or(Role::Member);
+        let target_role = target.role;
         let actor = k.caller_role();
         // Anyone may choose their own nickname; everything else follows the table.
         let own_nickname_only = target_id == auth.0.user_id && role.is_none() && b.can_spend.is_none();
@@ -227,18 +219,10 @@ impl MembershipApi {
             Some(Role::Owner) => None,
             other => other,
         };
-        members::update(
-            &mut tx,
-            ktti,
-            target_id,
-            role.map(Role::as_str),
-            b.can_spend,
-            nickname.as_deref(),
-        )
-        .await?;
+        members::update(&mut tx, ktti, target_id, role, b.can_spend, nickname.as_deref()).await?;
         if b.can_spend.is_some() || role.is_some() {
             // The right to spend may have changed: the bank's card state follows.
-            kttipay_db::jobs::enqueue(&mut tx, &kttipay_jobs::kinds::SyncKttiCards { ktti_id: ktti.0 }).await?;
+            kttipay_db::jobs::enqueue(&mut tx, &kttipay_jobs::kinds::SyncKttiCards { ktti_id: ktti }).await?;
         }
         let m = members::lock(&mut tx, ktti, target_id)
             .await?
@@ -272,9 +256,9 @@ impl MembershipApi {
         let mut tx = state.pool.begin().await?;
         let target = members::lock(&mut tx, ktti, target_id)
             .await?
-            .filter(|m| m.status == "active")
+            .filter(|m| m.status == MembershipStatus::Active)
             .ok_or_else(|| ApiError::not_found("member_not_found", "No such member."))?;
-        let target_role = Role::parse(&target.role).unwrap_or(Role::Member);
+        let target_role = target.role;
         rules::may_manage(k.caller_role(), target_role).map_err(ApiError::denied)?;
         if target_role == Role::Owner {
             return Err(ApiError::conflict(
@@ -282,7 +266,7 @@ impl MembershipApi {
                 "The owner hands ownership over before leaving.",
             ));
         }
-        membership::depart(&mut tx, ktti, target_id, "removed").await?;
+        membership::depart(&mut tx, ktti, target_id, MembershipStatus::Removed).await?;
         tx.commit().await?;
         Ok(Done::NoContent)
     }

@@ -7,6 +7,7 @@ use crate::routes::Tag;
 use crate::routes::auth::NoContent;
 use crate::state::AppState;
 use kttipay_db::{jobs, provider_events};
+use kttipay_domain::ids::ProviderEventId;
 use kttipay_jobs::kinds::{ApplyProviderEvent, DeliverProviderMessage};
 use kttipay_providers::shaype::webhook::{self, EmailDto, NotificationDto, SmsDto};
 use poem::web::Data;
@@ -51,7 +52,13 @@ impl ProviderApi {
         )
         .await?;
         if let Some(event_id) = stored {
-            jobs::enqueue(&mut tx, &ApplyProviderEvent { event_id }).await?;
+            jobs::enqueue(
+                &mut tx,
+                &ApplyProviderEvent {
+                    event_id: ProviderEventId(event_id),
+                },
+            )
+            .await?;
         }
         tx.commit().await?;
         let outcome = if stored.is_some() { "stored" } else { "duplicate" };
@@ -72,7 +79,13 @@ async fn store_message(
 ) -> Result<(), ApiError> {
     let mut tx = state.pool.begin().await?;
     if let Some(event_id) = provider_events::record(&mut tx, key, channel, kind, customer, value).await? {
-        jobs::enqueue(&mut tx, &DeliverProviderMessage { event_id }).await?;
+        jobs::enqueue(
+            &mut tx,
+            &DeliverProviderMessage {
+                event_id: ProviderEventId(event_id),
+            },
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())

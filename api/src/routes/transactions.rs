@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::routes::Tag;
 use crate::routes::ktties::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 use crate::state::AppState;
+use crate::states;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -24,15 +25,12 @@ use uuid::Uuid;
 pub struct TransactionView {
     pub id: Uuid,
     pub ktti_id: Uuid,
-    /// `deposit`, `cardPayment`, `refund`, `fee`, `payout`, `transferOut`.
     #[oai(rename = "type")]
-    pub kind: String,
-    /// `pending`, `posted`, `reversed`, `declined`.
-    pub status: String,
+    pub kind: states::TransactionKind,
+    pub status: states::TransactionStatus,
     /// Always positive; see `direction`.
     pub amount: Amount,
-    /// `in` or `out`.
-    pub direction: String,
+    pub direction: states::Direction,
     pub description: Option<String>,
     pub merchant_name: Option<String>,
     pub counterparty_name: Option<String>,
@@ -55,10 +53,10 @@ impl From<TransactionRow> for TransactionView {
         TransactionView {
             id: t.id,
             ktti_id: t.ktti_id,
-            kind: t.kind,
-            status: t.status,
+            kind: t.kind.into(),
+            status: t.status.into(),
             amount: Money::new(t.amount).expect("NUMERIC(18,2) fits Money").into(),
-            direction: t.direction,
+            direction: t.direction.into(),
             description: t.description,
             merchant_name: t.merchant_name,
             counterparty_name: t.counterparty_name,
@@ -92,8 +90,8 @@ pub struct TransactionCursorPage {
 
 /// The query parameters every transaction list takes.
 struct Filters {
-    kind: Option<String>,
-    status: Option<String>,
+    kind: Option<states::TransactionKind>,
+    status: Option<states::TransactionStatus>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     member: Option<Uuid>,
@@ -101,20 +99,6 @@ struct Filters {
 
 impl Filters {
     fn into_filter(self, ktti: Option<KttiId>) -> Result<TxFilter, ApiError> {
-        let check = |field: &str, v: &Option<String>, allowed: &[&str]| match v {
-            Some(x) if !allowed.contains(&x.as_str()) => Err(ApiError::invalid_field(
-                "invalid_filter",
-                field,
-                &format!("must be one of {}", allowed.join(", ")),
-            )),
-            _ => Ok(()),
-        };
-        check(
-            "type",
-            &self.kind,
-            &["deposit", "cardPayment", "refund", "fee", "payout", "transferOut"],
-        )?;
-        check("status", &self.status, &["pending", "posted", "reversed", "declined"])?;
         if let (Some(f), Some(t)) = (self.from, self.to)
             && f > t
         {
@@ -126,8 +110,8 @@ impl Filters {
         }
         Ok(TxFilter {
             ktti,
-            kind: self.kind,
-            status: self.status,
+            kind: self.kind.map(Into::into),
+            status: self.status.map(Into::into),
             from: self.from,
             to: self.to,
             member: self.member.map(UserId),
@@ -314,8 +298,8 @@ impl TransactionsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
-        #[oai(name = "type")] kind: Query<Option<String>>,
-        status: Query<Option<String>>,
+        #[oai(name = "type")] kind: Query<Option<states::TransactionKind>>,
+        status: Query<Option<states::TransactionStatus>>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         #[oai(name = "memberId")] member: Query<Option<Uuid>>,
@@ -347,8 +331,8 @@ impl TransactionsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
-        #[oai(name = "type")] kind: Query<Option<String>>,
-        status: Query<Option<String>>,
+        #[oai(name = "type")] kind: Query<Option<states::TransactionKind>>,
+        status: Query<Option<states::TransactionStatus>>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         #[oai(name = "memberId")] member: Query<Option<Uuid>>,
@@ -374,8 +358,8 @@ impl TransactionsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        #[oai(name = "type")] kind: Query<Option<String>>,
-        status: Query<Option<String>>,
+        #[oai(name = "type")] kind: Query<Option<states::TransactionKind>>,
+        status: Query<Option<states::TransactionStatus>>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         #[oai(name = "memberId")] member: Query<Option<Uuid>>,
@@ -401,8 +385,8 @@ impl TransactionsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        #[oai(name = "type")] kind: Query<Option<String>>,
-        status: Query<Option<String>>,
+        #[oai(name = "type")] kind: Query<Option<states::TransactionKind>>,
+        status: Query<Option<states::TransactionStatus>>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         #[oai(name = "memberId")] member: Query<Option<Uuid>>,

@@ -70,11 +70,13 @@ impl TestApp {
         )
         .await
         .unwrap();
-        kyc::set_status(&mut tx, user, "pending").await.unwrap();
+        kyc::set_status(&mut tx, user, kttipay_domain::lifecycle::KycStatus::Pending)
+            .await
+            .unwrap();
         jobs::enqueue(
             &mut tx,
             &SubmitKyc {
-                submission_id: submission,
+                submission_id: kttipay_domain::ids::KycSubmissionId(submission),
             },
         )
         .await

@@ -10,6 +10,7 @@
 use crate::{JobError, WorkerDeps};
 use kttipay_db::cards;
 use kttipay_domain::ids::JobId;
+use kttipay_domain::lifecycle::CardOrderStatus;
 use kttipay_jobs::kinds::OrderPhysicalCard;
 use kttipay_providers::shaype::client::ProviderError;
 use kttipay_providers::shaype::types::Address;
@@ -37,10 +38,10 @@ pub fn provider_address(a: &serde_json::Value) -> Address {
 
 pub async fn run(deps: &WorkerDeps, _id: JobId, job: OrderPhysicalCard) -> Result<(), JobError> {
     let mut tx = deps.pool.begin().await?;
-    let Some(card) = cards::lock_order(&mut tx, job.card_id).await? else {
+    let Some(card) = cards::lock_order(&mut tx, job.card_id.0).await? else {
         return Err(JobError::Permanent(format!("no card {}", job.card_id)));
     };
-    if card.order_status != "ordered" {
+    if card.order_status != CardOrderStatus::Ordered {
         return Ok(()); // already shipped (or the order was withdrawn)
     }
     let (Some(address), Some(customer)) = (card.delivery_address.as_ref(), card.provider_customer_id.as_deref()) else {
@@ -58,7 +59,7 @@ pub async fn run(deps: &WorkerDeps, _id: JobId, job: OrderPhysicalCard) -> Resul
         .convert_card(&card.provider_card_id)
         .await
         .map_err(provider)?;
-    cards::mark_shipped(&mut tx, job.card_id).await?;
+    cards::mark_shipped(&mut tx, job.card_id.0).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -8,32 +8,20 @@
 
 use crate::{JobError, WorkerDeps};
 use kttipay_db::cards::{self, CardRights};
-use kttipay_domain::ids::{JobId, KttiId};
-use kttipay_domain::membership::{Role, Settings, may_spend};
+use kttipay_domain::ids::JobId;
+use kttipay_domain::lifecycle::CardStatus;
+use kttipay_domain::membership::CardHolder;
 use kttipay_jobs::kinds::SyncKttiCards;
 
-/// Whether the card should be able to spend.
-fn should_be_active(c: &CardRights) -> bool {
-    let settings = Settings {
+/// The holder's standing, as the rights table reads it.
+fn holder(c: &CardRights) -> CardHolder {
+    CardHolder {
+        blocked: c.user_blocked,
+        membership: c.member_status,
+        role: c.role,
+        can_spend: c.can_spend,
         members_can_spend: c.members_can_spend,
-        members_can_invite: false,
-        approval_required_to_join: false,
-    };
-    !c.user_blocked
-        && c.member_status == "active"
-        && may_spend(Role::parse(&c.role).unwrap_or(Role::Member), c.can_spend, settings)
-}
-
-/// The note the issuer keeps with a block: which right was withdrawn.
-fn why_frozen(c: &CardRights) -> String {
-    let reason = if c.user_blocked {
-        "the holder is blocked by KttiPay staff"
-    } else if c.member_status != "active" {
-        "the holder is no longer a member"
-    } else {
-        "the holder may not spend on this ktti"
-    };
-    format!("KttiPay: {reason}")
+    }
 }
 
 /// Blocks or unblocks each card at the bank that is not in the state its rights
@@ -49,13 +37,14 @@ pub async fn reconcile(deps: &WorkerDeps, cards_now: Vec<CardRights>) -> Result<
         let Some(card) = cards::lock_rights(&mut tx, card.id).await? else {
             continue; // cancelled meanwhile
         };
-        let want = if should_be_active(&card) { "active" } else { "frozen" };
+        let holder = holder(&card);
+        let want = holder.card_should_be();
         if card.status == want {
             continue;
         }
-        let result = if want == "frozen" {
+        let result = if want == CardStatus::Frozen {
             deps.banking
-                .block_card(&card.provider_card_id, &why_frozen(&card))
+                .block_card(&card.provider_card_id, &format!("KttiPay: {}", holder.why_frozen()))
                 .await
         } else {
             deps.banking
@@ -85,12 +74,12 @@ pub async fn cancel(deps: &WorkerDeps, card: uuid::Uuid) -> Result<(), JobError>
         Err(e) if e.is_transient() => return Err(JobError::Transient(format!("card {}: {e}", card.id))),
         Err(e) => return Err(JobError::Permanent(format!("card {}: {e}", card.id))),
     }
-    cards::set_status(&mut tx, card.id, "cancelled").await?;
+    cards::set_status(&mut tx, card.id, CardStatus::Cancelled).await?;
     tx.commit().await?;
     Ok(())
 }
 
 pub async fn sync_ktti(deps: &WorkerDeps, _id: JobId, job: SyncKttiCards) -> Result<(), JobError> {
-    let rows = cards::rights_of_ktti(&deps.pool, KttiId(job.ktti_id)).await?;
+    let rows = cards::rights_of_ktti(&deps.pool, job.ktti_id).await?;
     reconcile(deps, rows).await
 }

@@ -6,6 +6,7 @@ use crate::templates;
 use crate::{JobError, WorkerDeps};
 use kttipay_db::{emails, invitations, ktties, users};
 use kttipay_domain::ids::{JobId, KttiId, UserId};
+use kttipay_domain::lifecycle::InvitationStatus;
 use kttipay_jobs::kinds::SendInvitation;
 use kttipay_providers::email::MailError;
 
@@ -15,9 +16,11 @@ pub async fn run(deps: &WorkerDeps, id: JobId, job: SendInvitation) -> Result<()
     }
     let invitation = {
         let mut conn = deps.pool.acquire().await?;
-        invitations::lock(&mut conn, job.invitation_id).await?
+        invitations::lock(&mut conn, job.invitation_id.0).await?
     };
-    let Some(invitation) = invitation.filter(|i| !i.is_expired(chrono::Utc::now()) && i.status == "pending") else {
+    let Some(invitation) =
+        invitation.filter(|i| !i.is_expired(chrono::Utc::now()) && i.status == InvitationStatus::Pending)
+    else {
         return Ok(());
     };
     let ktti = ktties::find_plain(&deps.pool, KttiId(invitation.ktti_id))

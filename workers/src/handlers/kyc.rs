@@ -5,12 +5,13 @@
 use crate::{JobError, WorkerDeps};
 use kttipay_db::{kyc, users};
 use kttipay_domain::ids::{JobId, UserId};
+use kttipay_domain::lifecycle::KycStatus;
 use kttipay_jobs::kinds::SubmitKyc;
 use kttipay_providers::shaype::client::ProviderError;
 use kttipay_providers::shaype::types::*;
 
 pub async fn run(deps: &WorkerDeps, _id: JobId, job: SubmitKyc) -> Result<(), JobError> {
-    let Some(sub) = kyc::find(&deps.pool, job.submission_id).await? else {
+    let Some(sub) = kyc::find(&deps.pool, job.submission_id.0).await? else {
         return Err(JobError::Permanent(format!("no KYC submission {}", job.submission_id)));
     };
     if sub.sent_to_provider_at.is_some() {
@@ -83,7 +84,7 @@ pub async fn run(deps: &WorkerDeps, _id: JobId, job: SubmitKyc) -> Result<(), Jo
 async fn reject(deps: &WorkerDeps, user: UserId, error: &ProviderError) -> Result<(), JobError> {
     tracing::warn!(user = %user, %error, "provider refused the KYC submission");
     let mut tx = deps.pool.begin().await?;
-    kyc::set_status(&mut tx, user, "rejected").await?;
+    kyc::set_status(&mut tx, user, KycStatus::Rejected).await?;
     tx.commit().await?;
     Ok(())
 }

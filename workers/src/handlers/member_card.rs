@@ -5,6 +5,7 @@
 use crate::{JobError, WorkerDeps};
 use kttipay_db::{cards, kyc, users};
 use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::lifecycle::{self as states, CardStatus};
 use kttipay_providers::shaype::client::ProviderError;
 use kttipay_providers::shaype::types::*;
 
@@ -65,8 +66,8 @@ pub async fn open_virtual_card(deps: &WorkerDeps, ktti: KttiId, account: &str, u
             provider_card_id: &card.card_hay_id,
             card_token: card.card_token.as_deref(),
             last4: card.last_four_digits.as_deref(),
-            card_type: "virtual",
-            status: "active",
+            card_type: states::CardType::Virtual,
+            status: CardStatus::Active,
             delivery_address: Some(address),
         },
     )

@@ -8,6 +8,7 @@ use super::member_card::{CardError, open_virtual_card};
 use crate::{JobError, WorkerDeps};
 use kttipay_db::{cards, ktties, members, users};
 use kttipay_domain::ids::{JobId, KttiId, UserId};
+use kttipay_domain::lifecycle::MembershipStatus;
 use kttipay_jobs::kinds::{AddMemberAtBank, RemoveMemberAtBank};
 use kttipay_providers::shaype::client::ProviderError;
 use kttipay_providers::shaype::types::{AddCustomersToGroup, RemoveCustomerFromGroup};
@@ -45,11 +46,11 @@ async fn is_active(deps: &WorkerDeps, ktti: KttiId, user: UserId) -> Result<bool
     let mut conn = deps.pool.acquire().await?;
     Ok(members::lock(&mut conn, ktti, user)
         .await?
-        .is_some_and(|m| m.status == "active"))
+        .is_some_and(|m| m.status == MembershipStatus::Active))
 }
 
 pub async fn add(deps: &WorkerDeps, _id: JobId, job: AddMemberAtBank) -> Result<(), JobError> {
-    let ktti = KttiId(job.ktti_id);
+    let ktti = job.ktti_id;
     if !is_active(deps, ktti, job.user_id).await? {
         return Ok(()); // left or removed before we got here
     }
@@ -85,7 +86,7 @@ pub async fn add(deps: &WorkerDeps, _id: JobId, job: AddMemberAtBank) -> Result<
 }
 
 pub async fn remove(deps: &WorkerDeps, _id: JobId, job: RemoveMemberAtBank) -> Result<(), JobError> {
-    let ktti = KttiId(job.ktti_id);
+    let ktti = job.ktti_id;
     // Every card from the membership that ended goes, even if they came back
     // before this job ran (a rejoin gets a card of its own).
     for card in cards::from_before_rejoining(&deps.pool, ktti, job.user_id).await? {

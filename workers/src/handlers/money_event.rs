@@ -22,8 +22,9 @@ use kttipay_db::{PgConnection, PgPool};
 use kttipay_db::{jobs, members, provider_events};
 use kttipay_domain::Money;
 use kttipay_domain::attribution::{Credit, Reason, attribute};
-use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::ids::{KttiId, ProviderEventId, UserId};
 use kttipay_domain::ledger::{JournalEntry, LedgerError, Origin};
+use kttipay_domain::lifecycle::{KttiKind, TransactionKind, TransactionStatus};
 use kttipay_jobs::kinds::ApplyProviderEvent;
 use kttipay_providers::shaype::webhook::{AccountBalances, EventAmount, TransactionEvent, TransactionType};
 use uuid::Uuid;
@@ -72,7 +73,7 @@ pub async fn apply(pool: &PgPool, event_id: Uuid, event: &TransactionEvent) -> R
             | TransactionType::GeneralCredit,
         ) => {
             // A personal ktti's deposits are its owner's; a group's are attributed.
-            let owner = (kind == "personal").then_some(UserId(owner));
+            let owner = (kind == KttiKind::Personal).then_some(UserId(owner));
             deposit(&mut tx, &ctx, owner).await?
         }
         Some(TransactionType::CardTransaction) if !accepted => declined(&mut tx, &ctx).await?,
@@ -162,7 +163,13 @@ async fn park(conn: &mut PgConnection, c: &Ctx<'_>, key: &str, why: String) -> R
 /// Enqueues again every event parked on `key`, in the caller's transaction.
 async fn wake(conn: &mut PgConnection, key: &str) -> Result<(), JobError> {
     for id in provider_events::unpark(conn, key).await? {
-        jobs::enqueue(conn, &ApplyProviderEvent { event_id: id }).await?;
+        jobs::enqueue(
+            conn,
+            &ApplyProviderEvent {
+                event_id: ProviderEventId(id),
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -226,7 +233,6 @@ async fn record_posted_id(
     let id = c.txn_id()?;
     let txn = NewTransaction {
         ktti: Some(c.ktti),
-        status: "posted",
         amount: c.amount,
         provider_transaction_id: Some(id),
         ..txn
@@ -261,15 +267,13 @@ async fn deposit(conn: &mut PgConnection, c: &Ctx<'_>, owner: Option<UserId>) ->
             .map(|(u, why)| (u, Some(why))),
     };
     let txn = NewTransaction {
-        kind: "deposit",
-        direction: "in",
         description: credit.description,
         counterparty_name: credit.sender_name,
         counterparty_bsb: credit.sender_bsb,
         counterparty_account: credit.sender_account,
         reference: credit.reference,
         assignee: attributed.map(|(u, _)| u),
-        ..Default::default()
+        ..NewTransaction::new(TransactionKind::Deposit, TransactionStatus::Posted)
     };
     let inserted = record_posted_id(conn, c, txn, "deposit", JournalEntry::deposit(c.ktti, c.amount)).await?;
     if let (Some(id), Some((to, why))) = (inserted, attributed) {
@@ -329,15 +333,12 @@ async fn hold(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError>
         conn,
         &NewTransaction {
             ktti: Some(c.ktti),
-            kind: "cardPayment",
-            status: "pending",
             amount: c.amount,
-            direction: "out",
             description: c.event.merchant_name.as_deref(),
             merchant_name: c.event.merchant_name.as_deref(),
             card: c.card,
             provider_hold_id: Some(hold),
-            ..Default::default()
+            ..NewTransaction::new(TransactionKind::CardPayment, TransactionStatus::Pending)
         },
     )
     .await?;
@@ -370,7 +371,7 @@ async fn release(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErr
         let why = format!("the release of hold {hold} arrived before the hold; parked until it lands");
         return park(conn, c, &hold_key(hold), why).await;
     };
-    if pending.status != "pending" {
+    if pending.status != TransactionStatus::Pending {
         return Ok(("applied", Some(format!("the payment is already {}", pending.status))));
     }
     let held = Money::new(pending.amount).map_err(|e| JobError::Permanent(e.to_string()))?;
@@ -393,16 +394,13 @@ async fn declined(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobEr
         conn,
         &NewTransaction {
             ktti: Some(c.ktti),
-            kind: "cardPayment",
-            status: "declined",
             amount: c.amount,
-            direction: "out",
             description: c.event.merchant_name.as_deref(),
             merchant_name: c.event.merchant_name.as_deref(),
             card: c.card,
             provider_hold_id: Some(hold),
             decline_reason: c.event.outcome.as_deref(),
-            ..Default::default()
+            ..NewTransaction::new(TransactionKind::CardPayment, TransactionStatus::Declined)
         },
     )
     .await?;
@@ -415,12 +413,10 @@ async fn settle(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
     let id = c.txn_id()?;
     // A payment booked as a plain spend, not tied to the hold's row.
     let spend = || NewTransaction {
-        kind: "cardPayment",
-        direction: "out",
         description: c.event.merchant_name.as_deref(),
         merchant_name: c.event.merchant_name.as_deref(),
         card: c.card,
-        ..Default::default()
+        ..NewTransaction::new(TransactionKind::CardPayment, TransactionStatus::Posted)
     };
     let Some(hold) = c.event.hold_hay_id.as_deref() else {
         // Settled with no authorisation first (offline payments).
@@ -434,14 +430,14 @@ async fn settle(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
         let why = format!("settlement {id} arrived before its hold {hold}; parked until it lands");
         return park(conn, c, &hold_key(hold), why).await;
     };
-    let entry = match pending.status.as_str() {
-        "pending" => {
+    let entry = match pending.status {
+        TransactionStatus::Pending => {
             let held = Money::new(pending.amount).map_err(|e| JobError::Permanent(e.to_string()))?;
             ("settle", JournalEntry::settle(c.ktti, held, c.amount))
         }
         // The hold lapsed but the merchant presented the payment anyway (a late or
         // forced settlement): the money left the account, so it is a plain spend.
-        "reversed" => ("spend", JournalEntry::spend(c.ktti, c.amount)),
+        TransactionStatus::Reversed => ("spend", JournalEntry::spend(c.ktti, c.amount)),
         _ => {
             // A second clearing of a hold already settled (a split shipment, a
             // re-presentment): the bank took the money again, so it is a payment of
@@ -457,22 +453,18 @@ async fn settle(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
 
 async fn refund(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
     let txn = NewTransaction {
-        kind: "refund",
-        direction: "in",
         description: c.event.merchant_name.as_deref().or(c.event.description.as_deref()),
         merchant_name: c.event.merchant_name.as_deref(),
         reference: c.event.reference.as_deref(),
-        ..Default::default()
+        ..NewTransaction::new(TransactionKind::Refund, TransactionStatus::Posted)
     };
     record_posted(conn, c, txn, "refund", JournalEntry::refund(c.ktti, c.amount)).await
 }
 
 async fn fee(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
     let txn = NewTransaction {
-        kind: "fee",
-        direction: "out",
         description: c.event.description.as_deref(),
-        ..Default::default()
+        ..NewTransaction::new(TransactionKind::Fee, TransactionStatus::Posted)
     };
     record_posted(conn, c, txn, "fee", JournalEntry::fee(c.ktti, c.amount)).await
 }
@@ -485,15 +477,12 @@ async fn transfer_out(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, J
         conn,
         &NewTransaction {
             ktti: Some(c.ktti),
-            kind: "transferOut",
-            status: "posted",
             amount: c.amount,
-            direction: "out",
             description: c.event.description.as_deref(),
             counterparty_name: c.event.counterpart_name.as_deref(),
             reference: c.event.reference.as_deref(),
             provider_transaction_id: Some(id),
-            ..Default::default()
+            ..NewTransaction::new(TransactionKind::TransferOut, TransactionStatus::Posted)
         },
     )
     .await?;

@@ -8,11 +8,13 @@ use crate::{JobError, WorkerDeps};
 use kttipay_db::ktties::{self, KttiKind};
 use kttipay_db::{jobs, kyc, members, provider_events};
 use kttipay_domain::ids::{JobId, KttiId, UserId, deposit_reference};
+use kttipay_domain::lifecycle::KycStatus;
+use kttipay_domain::membership::Role;
 use kttipay_jobs::kinds::{ApplyProviderEvent, SetupKtti};
 use kttipay_providers::shaype::webhook::{NotificationDto, NotificationType};
 
 pub async fn run(deps: &WorkerDeps, _id: JobId, job: ApplyProviderEvent) -> Result<(), JobError> {
-    let Some(event) = provider_events::find(&deps.pool, job.event_id).await? else {
+    let Some(event) = provider_events::find(&deps.pool, job.event_id.0).await? else {
         return Err(JobError::Permanent(format!("no provider event {}", job.event_id)));
     };
     if event.status != "received" {
@@ -21,16 +23,16 @@ pub async fn run(deps: &WorkerDeps, _id: JobId, job: ApplyProviderEvent) -> Resu
     let dto: NotificationDto = serde_json::from_value(event.body.clone())
         .map_err(|e| JobError::Permanent(format!("stored event unreadable: {e}")))?;
     let (status, note) = match dto.kind {
-        NotificationType::OnboardingPassed => kyc_decision(deps, &dto, "verified").await?,
-        NotificationType::OnboardingFailed => kyc_decision(deps, &dto, "rejected").await?,
+        NotificationType::OnboardingPassed => kyc_decision(deps, &dto, KycStatus::Verified).await?,
+        NotificationType::OnboardingFailed => kyc_decision(deps, &dto, KycStatus::Rejected).await?,
         NotificationType::CustomerStatusUpdated => {
             let status = dto
                 .customer_status_updated_event
                 .as_ref()
                 .and_then(|e| e.customer_status.as_deref());
             match status {
-                Some("ACTIVE") => kyc_decision(deps, &dto, "verified").await?,
-                Some("REJECTED") => kyc_decision(deps, &dto, "rejected").await?,
+                Some("ACTIVE") => kyc_decision(deps, &dto, KycStatus::Verified).await?,
+                Some("REJECTED") => kyc_decision(deps, &dto, KycStatus::Rejected).await?,
                 other => (
                     "ignored",
                     Some(format!(
@@ -41,7 +43,7 @@ pub async fn run(deps: &WorkerDeps, _id: JobId, job: ApplyProviderEvent) -> Resu
             }
         }
         NotificationType::Transaction => match dto.transaction_event.as_ref() {
-            Some(event) => money_event::apply(&deps.pool, job.event_id, event).await?,
+            Some(event) => money_event::apply(&deps.pool, job.event_id.0, event).await?,
             None => ("ignored", Some("a TRANSACTION notification without its event".into())),
         },
         other => (
@@ -69,7 +71,7 @@ pub async fn run(deps: &WorkerDeps, _id: JobId, job: ApplyProviderEvent) -> Resu
 async fn kyc_decision(
     deps: &WorkerDeps,
     dto: &NotificationDto,
-    decision: &str,
+    decision: KycStatus,
 ) -> Result<(&'static str, Option<String>), JobError> {
     let Some(user) = kyc::user_by_provider_customer(&deps.pool, &dto.customer_hay_id).await? else {
         return Ok((
@@ -79,7 +81,7 @@ async fn kyc_decision(
     };
     let mut tx = deps.pool.begin().await?;
     let changed = kyc::set_status(&mut tx, user, decision).await?;
-    if decision == "verified" {
+    if decision == KycStatus::Verified {
         open_personal_ktti(&mut tx, user).await?;
     }
     tx.commit().await?;
@@ -98,7 +100,7 @@ async fn open_personal_ktti(conn: &mut kttipay_db::PgConnection, user: UserId) -
     }
     let ktti = KttiId::new();
     ktties::create(conn, ktti, KttiKind::Personal, "Personal", user).await?;
-    members::join(conn, ktti, user, "owner", &deposit_reference(rand::random())).await?;
-    jobs::enqueue(conn, &SetupKtti { ktti_id: ktti.0 }).await?;
+    members::join(conn, ktti, user, Role::Owner, &deposit_reference(rand::random())).await?;
+    jobs::enqueue(conn, &SetupKtti { ktti_id: ktti }).await?;
     Ok(())
 }

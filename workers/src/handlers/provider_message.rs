@@ -11,8 +11,8 @@ use kttipay_providers::shaype::webhook::{EmailDto, SmsDto};
 use kttipay_providers::sms::SmsError;
 
 pub async fn run(deps: &WorkerDeps, _id: JobId, job: DeliverProviderMessage) -> Result<(), JobError> {
-    let Some(event) = provider_events::find(&deps.pool, job.event_id).await? else {
-        return Err(JobError::Permanent(format!("no provider event {}", job.event_id)));
+    let Some(event) = provider_events::find(&deps.pool, job.event_id.0).await? else {
+        return Err(JobError::Permanent(format!("no provider event {}", job.event_id.0)));
     };
     if event.status != "received" {
         return Ok(());

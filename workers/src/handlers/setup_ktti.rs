@@ -9,6 +9,7 @@ use super::member_card::{CardError, open_virtual_card};
 use crate::{JobError, WorkerDeps};
 use kttipay_db::{ktties, users};
 use kttipay_domain::ids::{JobId, KttiId, UserId};
+use kttipay_domain::lifecycle::{KttiKind, KttiStatus};
 use kttipay_jobs::kinds::SetupKtti;
 use kttipay_providers::shaype::client::ProviderError;
 use kttipay_providers::shaype::types::*;
@@ -19,11 +20,11 @@ pub const PERSONAL_PRODUCT_ID: &str = "kttipay-personal";
 pub const GROUP_PRODUCT_ID: &str = "kttipay-group";
 
 pub async fn run(deps: &WorkerDeps, _id: JobId, job: SetupKtti) -> Result<(), JobError> {
-    let ktti = KttiId(job.ktti_id);
+    let ktti = job.ktti_id;
     let Some(k) = ktties::find_plain(&deps.pool, ktti).await? else {
         return Err(JobError::Permanent(format!("no ktti {ktti}")));
     };
-    if k.status != "pendingSetup" {
+    if k.status != KttiStatus::PendingSetup {
         return Ok(());
     }
     let owner = UserId(k.owner_id);
@@ -35,7 +36,7 @@ pub async fn run(deps: &WorkerDeps, _id: JobId, job: SetupKtti) -> Result<(), Jo
             "the owner has no provider customer (KYC not done)".into(),
         ));
     };
-    let group = k.kind == "group";
+    let group = k.kind == KttiKind::Group;
     let holder = match (group, k.provider_group_id) {
         (false, _) => customer.clone(),
         (true, Some(g)) => g,
@@ -87,7 +88,7 @@ pub async fn run(deps: &WorkerDeps, _id: JobId, job: SetupKtti) -> Result<(), Jo
         Err(CardError::Job(e)) => return Err(e),
     }
     let mut conn = deps.pool.acquire().await?;
-    ktties::transition(&mut conn, ktti, "pendingSetup", "active").await?;
+    ktties::transition(&mut conn, ktti, KttiStatus::PendingSetup, KttiStatus::Active).await?;
     Ok(())
 }
 

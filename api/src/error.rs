@@ -26,9 +26,9 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine code, e.g. `ktti_not_found`.
     pub code: String,
-    /// Field errors of a 422.
-    #[oai(skip_serializing_if_is_empty)]
-    pub errors: Vec<ProblemField>,
+    /// Field errors; only a 422 has them.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<ProblemField>>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -142,14 +142,15 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_string(),
-            errors: self
-                .errors
-                .iter()
-                .map(|e| ProblemField {
-                    field: e.field.clone(),
-                    message: e.message.clone(),
-                })
-                .collect(),
+            errors: (!self.errors.is_empty()).then(|| {
+                self.errors
+                    .iter()
+                    .map(|e| ProblemField {
+                        field: e.field.clone(),
+                        message: e.message.clone(),
+                    })
+                    .collect()
+            }),
         }
     }
 }
@@ -212,7 +213,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The statuses a route may answer with an error, documented for every operation.
+/// The statuses a route may answer with an error; `document::refine` narrows them
+/// to what each operation can answer.
 const DOCUMENTED: &[(u16, &str)] = &[
     (400, "Malformed request (bad JSON)"),
     (401, "Missing, expired or invalid credentials"),
@@ -222,6 +224,8 @@ const DOCUMENTED: &[(u16, &str)] = &[
         409,
         "The resource's state does not allow this, or an Idempotency-Key clash",
     ),
+    (413, "The request body is too large"),
+    (415, "The request body is not JSON"),
     (422, "Well-formed but invalid values, with field errors"),
     (429, "Rate limited; see Retry-After"),
     (500, "Server error"),

@@ -10,11 +10,13 @@
 //! - [`membership`]: inviting, admitting and departing members, shared by routes.
 //! - [`quota`]: per-user and per-ktti limits (429 daily, 409 standing caps).
 //! - [`observe`]: request ids, HTTP metrics, last-resort error conversion.
+//! - [`document`]: the published OpenAPI document, narrowed per operation.
 //! - [`ops`]: `/health/*`, `/metrics`, the document and docs page; [`openapi`] and
 //!   [`app`] assemble it all.
 
 pub mod amount;
 pub mod auth;
+pub mod document;
 pub mod error;
 pub mod idempotency;
 pub mod json;
@@ -95,14 +97,14 @@ pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document as JSON (what `kttipay openapi` prints).
 pub fn openapi_json() -> String {
-    openapi("http://127.0.0.1:8080").spec()
+    document::refine(&openapi("http://127.0.0.1:8080").spec())
 }
 
 /// The whole HTTP app.
 pub fn app(state: AppState) -> impl Endpoint {
     let service = openapi(&state.config.public_url);
     let published = ops::Published {
-        spec: service.spec(),
+        spec: document::refine(&service.spec()),
         docs_html: service.swagger_ui_html(),
     };
     let routes = Route::new().nest("/", service).data(published).data(state);

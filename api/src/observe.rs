@@ -38,6 +38,8 @@ pub async fn observe<E: Endpoint>(next: std::sync::Arc<E>, req: Request) -> poem
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
+    // Kept for a 405's `Allow` header (a `Uri` clone shares its bytes).
+    let uri = req.uri().clone();
     let result = match nul_in_query(&req) {
         // PostgreSQL cannot store a NUL character: refuse it here, naming the
         // parameter, rather than let a query fail with a 500.
@@ -57,6 +59,12 @@ pub async fn observe<E: Endpoint>(next: std::sync::Arc<E>, req: Request) -> poem
             (problem_from_poem_error(err), route)
         }
     };
+    if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = crate::document::allowed_methods(uri.path())
+        && let Ok(v) = allow.parse()
+    {
+        resp.headers_mut().insert(poem::http::header::ALLOW, v);
+    }
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     if let Ok(v) = request_id.parse() {

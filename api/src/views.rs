@@ -15,7 +15,9 @@ pub struct UserView {
     pub last_name: String,
     /// E.164, e.g. `+61412345678`.
     pub phone: String,
+    #[oai(nullable)]
     pub date_of_birth: Option<NaiveDate>,
+    #[oai(nullable)]
     pub avatar_key: Option<String>,
     pub kyc_status: crate::states::KycStatus,
     pub blocked: bool,

@@ -28,4 +28,5 @@ mod provider_messages;
 mod quotas;
 mod races;
 mod retention;
+mod schema_fuzz;
 mod social;

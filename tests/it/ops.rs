@@ -20,7 +20,7 @@ async fn health_metrics_and_request_ids() {
         .unwrap();
     assert_eq!(ready["status"], "ready");
 
-    let tokens = app.user("vic@example.com").await;
+    let tokens = app.signed_up("vic@example.com").await;
     let me = app
         .client
         .get(app.url("/api/v2/users/me"))
@@ -80,9 +80,17 @@ async fn unknown_routes_and_methods_answer_in_problem_json() {
     let app = TestApp::spawn().await;
     let r = app.client.get(app.url("/api/v2/nothing-here")).send().await.unwrap();
     problem(r, 404, "not_found").await;
+    // A 405 names the methods the path does allow.
+    let allow = |r: &reqwest::Response| r.headers()["allow"].to_str().unwrap().to_string();
     let r = app.client.get(app.url("/api/v2/auth/login")).send().await.unwrap();
+    assert_eq!(allow(&r), "POST");
     problem(r, 405, "method_not_allowed").await;
     let r = app.client.delete(app.url("/api/v2/users/me")).send().await.unwrap();
+    assert_eq!(allow(&r), "GET");
+    problem(r, 405, "method_not_allowed").await;
+    let ktti = app.url(&format!("/api/v2/ktties/{}", uuid::Uuid::now_v7()));
+    let r = app.client.delete(ktti).send().await.unwrap();
+    assert_eq!(allow(&r), "GET, PATCH");
     problem(r, 405, "method_not_allowed").await;
     app.stop().await;
 }

@@ -35,8 +35,10 @@ pub struct ActionView {
     pub status: states::ActionStatus,
     pub ktti_id: Uuid,
     /// Who it is about (the requester, joiner or invitee).
+    #[oai(nullable)]
     pub subject_user_id: Option<Uuid>,
     /// Unassigned deposits: the transaction.
+    #[oai(nullable)]
     pub transaction_id: Option<Uuid>,
     pub payload: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -72,6 +74,7 @@ pub struct Decision {
     #[serde(default = "approve")]
     pub decision: String,
     /// Unassigned deposits: the member to assign it to when approving.
+    #[oai(nullable)]
     pub assignee_id: Option<Uuid>,
 }
 

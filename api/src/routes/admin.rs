@@ -63,8 +63,10 @@ pub struct JobView {
     pub attempts: i32,
     pub max_attempts: i32,
     pub run_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
 }
 

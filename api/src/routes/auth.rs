@@ -92,6 +92,7 @@ kttipay_domain::debug_redacted!(RefreshRequest {} secret { refresh_token });
 #[serde(rename_all = "camelCase")]
 pub struct LogoutRequest {
     /// The session's refresh token; the session of the access token is ended either way.
+    #[oai(nullable)]
     pub refresh_token: Option<String>,
 }
 kttipay_domain::debug_redacted!(LogoutRequest {} secret { refresh_token });

@@ -94,8 +94,10 @@ impl DepositsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
-        page: Query<Option<u32>>,
-        #[oai(name = "pageSize")] page_size: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1")))] page: Query<Option<u32>>,
+        #[oai(name = "pageSize", validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<
+            Option<u32>,
+        >,
     ) -> Result<Json<TransactionPage>, ApiError> {
         let k = visible(&state, auth.0.user_id, id.0).await?;
         let (page, size) = page_params(page.0, page_size.0)?;
@@ -114,7 +116,7 @@ impl DepositsApi {
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
         cursor: Query<Option<String>>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
     ) -> Result<Json<TransactionCursorPage>, ApiError> {
         let k = visible(&state, auth.0.user_id, id.0).await?;
         v3(&state, auth.0.user_id, unassigned(k.id), cursor.0, limit.0).await

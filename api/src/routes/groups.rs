@@ -155,8 +155,10 @@ impl KttiApi {
         #[oai(name = "type")] kind: Query<Option<states::KttiKind>>,
         role: Query<Option<states::Role>>,
         q: Query<Option<String>>,
-        page: Query<Option<u32>>,
-        #[oai(name = "pageSize")] page_size: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1")))] page: Query<Option<u32>>,
+        #[oai(name = "pageSize", validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<
+            Option<u32>,
+        >,
     ) -> Result<Json<KttiPage>, ApiError> {
         let page = page.0.unwrap_or(1);
         let page_size = page_size.0.unwrap_or(PAGE_SIZE_DEFAULT);

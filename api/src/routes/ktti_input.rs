@@ -23,11 +23,16 @@ pub const PROPORTION_MAX: u32 = 10_000;
 #[serde(rename_all = "camelCase")]
 pub struct CreateKtti {
     pub name: String,
+    #[oai(nullable)]
     pub description: Option<String>,
+    #[oai(nullable)]
     pub purpose: Option<String>,
+    #[oai(nullable)]
     pub target_amount: Option<Amount>,
     /// `YYYY-MM-DD`, today or later.
+    #[oai(nullable)]
     pub end_date: Option<String>,
+    #[oai(nullable)]
     pub image_key: Option<String>,
 }
 
@@ -48,10 +53,13 @@ pub struct CreateKttiV3 {
     #[serde(flatten)]
     pub ktti: CreateKtti,
     /// A plan code from `GET /api/v2/core/config`; the first plan when absent.
+    #[oai(nullable)]
     pub billing_plan: Option<String>,
     /// For the creator and invitees who have accounts; everyone else weighs 1.
+    #[oai(nullable)]
     pub split_proportions: Option<Vec<Proportion>>,
     /// Email addresses to invite.
+    #[oai(nullable)]
     pub invitees: Option<Vec<String>>,
 }
 
@@ -59,14 +67,20 @@ pub struct CreateKttiV3 {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateKtti {
+    #[oai(nullable)]
     pub name: Option<String>,
     /// An empty string clears it.
+    #[oai(nullable)]
     pub description: Option<String>,
     /// An empty string clears it.
+    #[oai(nullable)]
     pub purpose: Option<String>,
+    #[oai(nullable)]
     pub target_amount: Option<Amount>,
+    #[oai(nullable)]
     pub end_date: Option<String>,
     /// An empty string clears it.
+    #[oai(nullable)]
     pub image_key: Option<String>,
 }
 
@@ -74,8 +88,11 @@ pub struct UpdateKtti {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsPatch {
+    #[oai(nullable)]
     pub members_can_spend: Option<bool>,
+    #[oai(nullable)]
     pub members_can_invite: Option<bool>,
+    #[oai(nullable)]
     pub approval_required_to_join: Option<bool>,
 }
 
@@ -86,8 +103,10 @@ pub struct UpdateKttiV3 {
     #[oai(flatten)]
     #[serde(flatten)]
     pub ktti: UpdateKtti,
+    #[oai(nullable)]
     pub settings: Option<SettingsPatch>,
     /// `true` replaces the referral code; the old one stops working.
+    #[oai(nullable)]
     pub rotate_referral_code: Option<bool>,
 }
 

@@ -41,20 +41,28 @@ pub struct KttiView {
     /// The caller's role.
     pub role: states::Role,
     /// For members of a group ktti; personal ktties have none.
+    #[oai(nullable)]
     pub referral_code: Option<String>,
     pub member_count: i64,
+    #[oai(nullable)]
     pub description: Option<String>,
+    #[oai(nullable)]
     pub purpose: Option<String>,
+    #[oai(nullable)]
     pub target_amount: Option<Amount>,
     /// `YYYY-MM-DD`
+    #[oai(nullable)]
     pub end_date: Option<chrono::NaiveDate>,
+    #[oai(nullable)]
     pub image_key: Option<String>,
     /// The billing plan's code (group ktties).
+    #[oai(nullable)]
     pub billing_plan: Option<String>,
     pub settings: KttiSettings,
     /// Whether the caller may spend with their card on this ktti.
     pub can_spend: bool,
     /// Why setting the ktti up at the bank failed, if it did.
+    #[oai(nullable)]
     pub setup_error: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -124,6 +132,7 @@ pub struct BankingDetails {
     pub account_number: String,
     pub account_name: String,
     /// Not registered yet for our accounts.
+    #[oai(nullable)]
     pub pay_id: Option<String>,
     /// Put this on a transfer and the deposit is attributed to you.
     pub deposit_reference: String,
@@ -135,13 +144,17 @@ pub struct BankingDetails {
 pub struct CardView {
     pub id: Uuid,
     /// The provider's public card token.
+    #[oai(nullable)]
     pub card_token: Option<String>,
+    #[oai(nullable)]
     pub last4: Option<String>,
+    #[oai(nullable)]
     pub masked_pan: Option<String>,
     pub status: states::CardStatus,
     #[oai(rename = "type")]
     pub kind: states::CardType,
     pub order_status: states::CardOrderStatus,
+    #[oai(nullable)]
     pub delivery_address: Option<serde_json::Value>,
 }
 

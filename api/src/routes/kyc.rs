@@ -23,6 +23,7 @@ use uuid::Uuid;
 #[serde(rename_all = "camelCase")]
 pub struct Address {
     pub line1: String,
+    #[oai(nullable)]
     pub line2: Option<String>,
     pub suburb: String,
     /// NSW, VIC, QLD, WA, SA, TAS, ACT or NT.
@@ -51,13 +52,21 @@ pub struct KycRequest {
 #[oai(rename_all = "camelCase")]
 pub struct KycView {
     pub status: states::KycStatus,
+    #[oai(nullable)]
     pub first_name: Option<String>,
+    #[oai(nullable)]
     pub last_name: Option<String>,
+    #[oai(nullable)]
     pub date_of_birth: Option<NaiveDate>,
+    #[oai(nullable)]
     pub address: Option<Address>,
+    #[oai(nullable)]
     pub id_document_type: Option<String>,
+    #[oai(nullable)]
     pub id_document_last4: Option<String>,
+    #[oai(nullable)]
     pub submitted_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub decided_at: Option<DateTime<Utc>>,
 }
 

@@ -29,16 +29,22 @@ use uuid::Uuid;
 #[oai(rename_all = "camelCase")]
 pub struct MemberView {
     /// Absent for an invitee who has no account yet.
+    #[oai(nullable)]
     pub user_id: Option<Uuid>,
     /// `member` for invitees.
     pub role: states::Role,
     pub status: states::MembershipStatus,
     pub can_spend: bool,
+    #[oai(nullable)]
     pub nickname: Option<String>,
+    #[oai(nullable)]
     pub first_name: Option<String>,
+    #[oai(nullable)]
     pub last_name: Option<String>,
     /// Invitees only: the address invited.
+    #[oai(nullable)]
     pub email: Option<String>,
+    #[oai(nullable)]
     pub joined_at: Option<DateTime<Utc>>,
 }
 
@@ -69,9 +75,12 @@ pub struct MemberList {
 #[serde(rename_all = "camelCase")]
 pub struct MemberUpdate {
     /// Only the owner hands ownership over (they become an admin).
+    #[oai(nullable)]
     pub role: Option<states::Role>,
+    #[oai(nullable)]
     pub can_spend: Option<bool>,
     /// An empty string clears it.
+    #[oai(nullable)]
     pub nickname: Option<String>,
 }
 
@@ -79,6 +88,7 @@ pub struct MemberUpdate {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct AdminRequest {
+    #[oai(nullable)]
     pub message: Option<String>,
 }
 

@@ -30,10 +30,14 @@ kttipay_domain::debug_redacted!(ChangePassword {} secret { current_password, new
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct ProfilePatch {
+    #[oai(nullable)]
     pub first_name: Option<String>,
+    #[oai(nullable)]
     pub last_name: Option<String>,
+    #[oai(nullable)]
     pub phone: Option<String>,
     /// An image key from `POST /api/v2/uploads/signed-url`; empty string clears it.
+    #[oai(nullable)]
     pub avatar_key: Option<String>,
 }
 

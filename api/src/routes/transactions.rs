@@ -31,20 +31,29 @@ pub struct TransactionView {
     /// Always positive; see `direction`.
     pub amount: Amount,
     pub direction: states::Direction,
+    #[oai(nullable)]
     pub description: Option<String>,
+    #[oai(nullable)]
     pub merchant_name: Option<String>,
+    #[oai(nullable)]
     pub counterparty_name: Option<String>,
+    #[oai(nullable)]
     pub reference: Option<String>,
     /// Deposits: the member who paid it in.
+    #[oai(nullable)]
     pub assignee_id: Option<Uuid>,
     /// The provider's id of the posted movement; for a card payment not yet
     /// posted (pending, declined, reversed), its authorisation's id.
+    #[oai(nullable)]
     pub provider_transaction_id: Option<String>,
     /// Card payments: the provider's id of the authorisation (hold), which links
     /// the pending, settled and reversed states of one payment.
+    #[oai(nullable)]
     pub provider_hold_id: Option<String>,
+    #[oai(nullable)]
     pub decline_reason: Option<String>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub posted_at: Option<DateTime<Utc>>,
 }
 
@@ -85,6 +94,7 @@ pub struct TransactionPage {
 pub struct TransactionCursorPage {
     pub items: Vec<TransactionView>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -218,11 +228,14 @@ pub const TAG_MAX_CHARS: usize = 30;
 #[oai(rename_all = "camelCase")]
 pub struct AdditionalInfo {
     pub transaction: TransactionView,
+    #[oai(nullable)]
     pub note: Option<String>,
+    #[oai(nullable)]
     pub category: Option<String>,
     pub tags: Vec<String>,
     /// `none` until a receipt is uploaded.
     pub receipt_status: String,
+    #[oai(nullable)]
     pub updated_at: Option<DateTime<Utc>>,
     /// Deposits: every time it was given an assignee, oldest first.
     pub assignments: Vec<AssignmentView>,
@@ -233,8 +246,10 @@ pub struct AdditionalInfo {
 #[oai(rename_all = "camelCase")]
 pub struct AssignmentView {
     /// Who assigned it; absent when the attribution rules did as it landed.
+    #[oai(nullable)]
     pub actor_id: Option<Uuid>,
     /// The assignee before; absent for the first assignment.
+    #[oai(nullable)]
     pub from_user_id: Option<Uuid>,
     pub to_user_id: Uuid,
     /// `personalKtti`, `rememberedAccount`, `depositReference`, `nameMatch` or
@@ -260,8 +275,11 @@ impl From<kttipay_db::assignments::Assignment> for AssignmentView {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct AdditionalInfoPatch {
+    #[oai(nullable)]
     pub note: Option<String>,
+    #[oai(nullable)]
     pub category: Option<String>,
+    #[oai(nullable)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -303,8 +321,10 @@ impl TransactionsApi {
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         #[oai(name = "memberId")] member: Query<Option<Uuid>>,
-        page: Query<Option<u32>>,
-        #[oai(name = "pageSize")] page_size: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1")))] page: Query<Option<u32>>,
+        #[oai(name = "pageSize", validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<
+            Option<u32>,
+        >,
     ) -> Result<Json<TransactionPage>, ApiError> {
         let ktti = member_ktti(&state, auth.0.user_id, id.0).await?;
         let (page, size) = page_params(page.0, page_size.0)?;
@@ -337,7 +357,7 @@ impl TransactionsApi {
         to: Query<Option<DateTime<Utc>>>,
         #[oai(name = "memberId")] member: Query<Option<Uuid>>,
         cursor: Query<Option<String>>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
     ) -> Result<Json<TransactionCursorPage>, ApiError> {
         let ktti = member_ktti(&state, auth.0.user_id, id.0).await?;
         let filter = Filters {
@@ -363,8 +383,10 @@ impl TransactionsApi {
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         #[oai(name = "memberId")] member: Query<Option<Uuid>>,
-        page: Query<Option<u32>>,
-        #[oai(name = "pageSize")] page_size: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1")))] page: Query<Option<u32>>,
+        #[oai(name = "pageSize", validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<
+            Option<u32>,
+        >,
     ) -> Result<Json<TransactionPage>, ApiError> {
         let (page, size) = page_params(page.0, page_size.0)?;
         let filter = Filters {
@@ -391,7 +413,7 @@ impl TransactionsApi {
         to: Query<Option<DateTime<Utc>>>,
         #[oai(name = "memberId")] member: Query<Option<Uuid>>,
         cursor: Query<Option<String>>,
-        limit: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
     ) -> Result<Json<TransactionCursorPage>, ApiError> {
         let filter = Filters {
             kind: kind.0,

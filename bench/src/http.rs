@@ -6,12 +6,23 @@ use std::process::Command;
 pub const CONNECTIONS: u32 = 64;
 pub const WRK_SECONDS: u32 = 10;
 
-/// Runs wrk; returns (requests/s, p99 ms).
+/// Runs wrk at [`CONNECTIONS`]; returns (requests/s, p99 ms).
 pub fn wrk(base: &str, path: &str, bearer: Option<&str>, post_body: Option<&str>) -> anyhow::Result<(f64, f64)> {
+    wrk_at(CONNECTIONS, base, path, bearer, post_body)
+}
+
+/// Runs wrk with `connections` open; returns (requests/s, p99 ms).
+pub fn wrk_at(
+    connections: u32,
+    base: &str,
+    path: &str,
+    bearer: Option<&str>,
+    post_body: Option<&str>,
+) -> anyhow::Result<(f64, f64)> {
     let mut cmd = Command::new("wrk");
     cmd.args([
         "-t2",
-        &format!("-c{CONNECTIONS}"),
+        &format!("-c{connections}"),
         &format!("-d{WRK_SECONDS}s"),
         "--latency",
     ]);

@@ -11,6 +11,8 @@
 //!   one hot ktti, beside the no-op job pipeline (one job per deposit).
 //! - [`groups`]: `GET /api/v2/ktties` for a user in 50 ktties, and 200 people
 //!   joining one ktti until all hold cards.
+//! - [`resets`]: login p99 alone and with 200 bogus password-reset confirmations
+//!   in flight.
 //! - [`setup`]: bench users, verified through the sandbox where money needs it.
 
 // Rates and ratios are measurements, not money: floats are right here.
@@ -20,6 +22,7 @@ mod groups;
 mod http;
 mod jobs;
 mod money;
+mod resets;
 mod setup;
 
 use anyhow::Context;
@@ -84,6 +87,33 @@ async fn main() -> anyhow::Result<()> {
             "req/s",
             Some(login.1),
             login.0 / live.0,
+        ));
+        let resets = resets::login_under_bogus_resets(&args, &login_body).await?;
+        let c = resets::LOGIN_CONNECTIONS;
+        rows.push(row(
+            format!("login at {c} connections, alone (baseline)"),
+            resets.alone.0,
+            "req/s",
+            Some(resets.alone.1),
+            1.0,
+        ));
+        // The ratio is alone p99 / flooded p99: 1.0 means the flood costs logins nothing.
+        rows.push(row(
+            format!(
+                "login at {c} connections, {} bogus reset confirmations in flight",
+                resets::BOGUS_IN_FLIGHT
+            ),
+            resets.flooded.0,
+            "req/s",
+            Some(resets.flooded.1),
+            resets.alone.1 / resets.flooded.1,
+        ));
+        rows.push(row(
+            "bogus reset confirmations answered meanwhile",
+            resets.bogus_per_second,
+            "req/s",
+            None,
+            resets.bogus_per_second / live.0,
         ));
     }
 

@@ -70,15 +70,26 @@ async fn devices_save_tokens_and_details_and_a_token_follows_its_phone() {
     let body = problem(
         save(
             &ann.access_token,
-            json!({"deviceId": "", "token": "has space", "platform": "windows"}),
+            json!({"deviceId": "", "token": "has space", "platform": "ios"}),
         )
         .await,
         422,
         "validation_failed",
     )
     .await;
-    let fields = error_fields(&body);
-    assert_eq!(fields, ["deviceId", "token", "platform"]);
+    assert_eq!(error_fields(&body), ["deviceId", "token"]);
+    // The platform is an enum in the document: anything else is refused by name.
+    let body = problem(
+        save(
+            &ann.access_token,
+            json!({"deviceId": "phone-9", "token": "fcm-x", "platform": "windows"}),
+        )
+        .await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_fields(&body), ["platform"]);
     let body = problem(
         app.post_auth(
             "/api/v2/devices/app-details",

@@ -202,7 +202,8 @@ async fn forged_foreign_expired_and_unverified_id_tokens_are_refused() {
         "email_not_verified",
     )
     .await;
-    problem(social(&app, "facebook", "x").await, 422, "unknown_provider").await;
+    let body = problem(social(&app, "facebook", "x").await, 422, "validation_failed").await;
+    assert_eq!(crate::common::error_fields(&body), ["provider"]);
     assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
     app.stop().await;
 }

@@ -2,6 +2,7 @@
 //! once: the row is locked, so of two admins deciding at once the second sees the
 //! first's decision and gets 409. Items the caller is not addressed by are 404.
 
+use crate::amount::Amount;
 use crate::auth::BearerAuth;
 use crate::error::ApiError;
 use crate::json::OptionalJsonBody;
@@ -40,8 +41,33 @@ pub struct ActionView {
     /// Unassigned deposits: the transaction.
     #[oai(nullable)]
     pub transaction_id: Option<Uuid>,
-    pub payload: serde_json::Value,
+    /// What the item is about; which fields are set depends on `type`.
+    pub payload: ActionDetails,
     pub created_at: DateTime<Utc>,
+}
+
+/// An action item's details. Fields that do not apply to its kind are absent.
+#[derive(Debug, Default, Object, Deserialize)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionDetails {
+    /// The ktti's name (`invitation`, `adminRequest`, `joinApproval`).
+    pub ktti_name: Option<String>,
+    /// The requester's message (`adminRequest`).
+    pub message: Option<String>,
+    /// The joiner's name (`joinApproval`).
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// The joiner was removed from this ktti before (`joinApproval`).
+    pub previously_removed: Option<bool>,
+    /// The deposit's amount (`unassignedDeposit`).
+    pub amount: Option<Amount>,
+    /// The deposit's sender and reference, as the bank reported them.
+    pub sender_name: Option<String>,
+    pub reference: Option<String>,
+    /// The balances when the ktti went below zero (`negativeBalance`).
+    pub available_balance: Option<Amount>,
+    pub total_balance: Option<Amount>,
 }
 
 impl From<ActionRow> for ActionView {
@@ -53,7 +79,8 @@ impl From<ActionRow> for ActionView {
             ktti_id: a.ktti_id,
             subject_user_id: a.subject_id,
             transaction_id: a.transaction_id,
-            payload: a.payload,
+            // Written by our own code in this shape; a field it cannot read is left out.
+            payload: serde_json::from_value(a.payload).unwrap_or_default(),
             created_at: a.created_at,
         }
     }
@@ -69,23 +96,28 @@ pub struct ActionList {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
-    /// `approve` (the default) or `reject`.
-    #[oai(default = "approve")]
-    #[serde(default = "approve")]
-    pub decision: String,
+    #[oai(default)]
+    #[serde(default)]
+    pub decision: Verdict,
     /// Unassigned deposits: the member to assign it to when approving.
     #[oai(nullable)]
     pub assignee_id: Option<Uuid>,
 }
 
-fn approve() -> String {
-    "approve".into()
+/// What the addressee decides; approving is the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, poem_openapi::Enum, Deserialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    #[default]
+    Approve,
+    Reject,
 }
 
 impl Default for Decision {
     fn default() -> Self {
         Decision {
-            decision: approve(),
+            decision: Verdict::Approve,
             assignee_id: None,
         }
     }
@@ -128,17 +160,7 @@ impl ActionsApi {
         body: OptionalJsonBody<Decision>,
     ) -> Result<Executed, ApiError> {
         let body = body.0.unwrap_or_default();
-        let approve = match body.decision.as_str() {
-            "approve" => true,
-            "reject" => false,
-            _ => {
-                return Err(ApiError::invalid_field(
-                    "validation_failed",
-                    "decision",
-                    "must be approve or reject",
-                ));
-            }
-        };
+        let approve = body.decision == Verdict::Approve;
         let me = auth.0.user_id;
         let mut tx = state.pool.begin().await?;
         let item = actions::lock_for(&mut tx, me, id.0)

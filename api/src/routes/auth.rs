@@ -72,12 +72,30 @@ kttipay_domain::debug_redacted!(Login { email } secret { password });
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct SocialLogin {
-    /// `google` or `apple`.
-    pub provider: String,
+    pub provider: SocialProviderName,
     /// The provider's signed OpenID Connect ID token.
     pub id_token: String,
 }
 kttipay_domain::debug_redacted!(SocialLogin { provider } secret { id_token });
+
+/// The identity providers whose ID tokens we accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum, Deserialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum SocialProviderName {
+    Google,
+    Apple,
+}
+
+impl SocialProviderName {
+    /// The name stored with a linked identity.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SocialProviderName::Google => "google",
+            SocialProviderName::Apple => "apple",
+        }
+    }
+}
 
 #[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
@@ -280,17 +298,11 @@ impl AuthApi {
         body: JsonBody<SocialLogin>,
     ) -> Result<Json<TokenPair>, ApiError> {
         let SocialLogin { provider, id_token } = body.0;
-        let config: &SocialProvider = match provider.as_str() {
-            "google" => &state.config.google,
-            "apple" => &state.config.apple,
-            _ => {
-                return Err(ApiError::invalid_field(
-                    "unknown_provider",
-                    "provider",
-                    "must be google or apple",
-                ));
-            }
+        let config: &SocialProvider = match provider {
+            SocialProviderName::Google => &state.config.google,
+            SocialProviderName::Apple => &state.config.apple,
         };
+        let provider = provider.as_str();
         if config.audiences.is_empty() {
             return Err(ApiError::invalid_field(
                 "provider_not_enabled",
@@ -301,7 +313,7 @@ impl AuthApi {
         let identity = state.jwks.verify(config, &id_token).await?;
 
         let mut tx = state.pool.begin().await?;
-        let user = match users::find_by_social(&mut *tx, &provider, &identity.subject).await? {
+        let user = match users::find_by_social(&mut *tx, provider, &identity.subject).await? {
             Some(u) => u,
             None => {
                 let email = match (&identity.email, identity.email_verified) {
@@ -348,7 +360,7 @@ impl AuthApi {
                         }
                     }
                 };
-                users::link_social(&mut tx, &provider, &identity.subject, user.user_id()).await?;
+                users::link_social(&mut tx, provider, &identity.subject, user.user_id()).await?;
                 if user.email_verified_at.is_none() {
                     // The address is proven only now, by its owner: whatever an
                     // unproven registration put on the account is not theirs.

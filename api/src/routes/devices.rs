@@ -24,8 +24,25 @@ pub const DETAIL_MAX_CHARS: usize = 64;
 pub struct FcmToken {
     pub device_id: String,
     pub token: String,
-    /// `ios` or `android`.
-    pub platform: String,
+    pub platform: Platform,
+}
+
+/// The device's operating system (FCM delivers to both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum, Deserialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Ios,
+    Android,
+}
+
+impl Platform {
+    fn as_str(self) -> &'static str {
+        match self {
+            Platform::Ios => "ios",
+            Platform::Android => "android",
+        }
+    }
 }
 
 #[derive(Debug, Object, Deserialize)]
@@ -92,19 +109,13 @@ impl DevicesApi {
         let mut v = Validation::new();
         let device = v.check("deviceId", token_like(&b.device_id, DEVICE_ID_MAX_CHARS));
         let token = v.check("token", token_like(&b.token, FCM_TOKEN_MAX_CHARS));
-        let platform = v.check(
-            "platform",
-            match b.platform.as_str() {
-                "ios" | "android" => Ok(b.platform.clone()),
-                _ => Err("must be ios or android".to_string()),
-            },
-        );
         v.finish().map_err(ApiError::invalid)?;
-        let (Some(device), Some(token), Some(platform)) = (device, token, platform) else {
+        let platform = b.platform.as_str();
+        let (Some(device), Some(token)) = (device, token) else {
             return Err(ApiError::internal("validated fields missing"));
         };
         let mut tx = state.pool.begin().await?;
-        devices::save_fcm_token(&mut tx, auth.0.user_id, &device, &token, &platform).await?;
+        devices::save_fcm_token(&mut tx, auth.0.user_id, &device, &token, platform).await?;
         tx.commit().await?;
         Ok(NoContent::Done)
     }

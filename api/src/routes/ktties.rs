@@ -154,8 +154,9 @@ pub struct CardView {
     #[oai(rename = "type")]
     pub kind: states::CardType,
     pub order_status: states::CardOrderStatus,
+    /// Where the physical card goes, once one is ordered.
     #[oai(nullable)]
-    pub delivery_address: Option<serde_json::Value>,
+    pub delivery_address: Option<crate::routes::kyc::Address>,
 }
 
 #[derive(Debug, poem_openapi::Object, serde::Deserialize)]
@@ -181,7 +182,8 @@ fn card_view(card: cards::CardRow) -> CardView {
         status: card.status.into(),
         kind: card.card_type.into(),
         order_status: card.order_status.into(),
-        delivery_address: card.delivery_address,
+        // Stored from the same `Address` type when the card was ordered.
+        delivery_address: card.delivery_address.and_then(|a| serde_json::from_value(a).ok()),
     }
 }
 

@@ -31,7 +31,7 @@ impl Type for Amount {
     fn schema_ref() -> MetaSchemaRef {
         MetaSchemaRef::Inline(Box::new(MetaSchema {
             description: Some("An amount with exactly two decimals, as a string"),
-            pattern: Some(r"^-?\d{1,16}\.\d{2}$".into()),
+            pattern: Some(Money::PATTERN.into()),
             example: Some(Value::String("12.50".into())),
             ..MetaSchema::new_with_format("string", "decimal")
         }))

@@ -9,6 +9,8 @@
 //! - 413 and 415 only where there is a request body to be too large or of the
 //!   wrong type.
 //!
+//! - Each request field's text rule as a `pattern` ([`crate::patterns`]).
+//!
 //! It also knows each path's methods, for the `Allow` header of a 405.
 
 use serde_json::Value;
@@ -48,7 +50,47 @@ pub fn refine(spec: &str) -> String {
             }
         }
     }
+    state_text_rules(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
+}
+
+/// Writes each request field's text rule ([`crate::patterns::FIELDS`]) and the
+/// headers' ([`crate::patterns::HEADERS`]) into the document.
+fn state_text_rules(doc: &mut Value) {
+    // `pointer_mut` and `get_mut`, not indexing: indexing a missing key inserts null.
+    for (schema, field, pattern) in crate::patterns::FIELDS {
+        let Some(property) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/{field}")) else {
+            continue;
+        };
+        let target = if property["type"] == "array" {
+            property.get_mut("items")
+        } else {
+            Some(property)
+        };
+        if let Some(target) = target.and_then(Value::as_object_mut) {
+            target.insert("pattern".into(), Value::from(*pattern));
+        }
+    }
+    for (_, ops) in doc["paths"].as_object_mut().into_iter().flatten() {
+        for (_, op) in ops.as_object_mut().into_iter().flatten() {
+            let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+            for param in params.into_iter().flatten() {
+                if param["in"] != "header" {
+                    continue;
+                }
+                if let Some((_, pattern)) = crate::patterns::HEADERS.iter().find(|(h, _)| param["name"] == *h)
+                    && let Some(schema) = param["schema"].as_object_mut()
+                {
+                    schema.insert("pattern".into(), Value::from(*pattern));
+                    schema.insert("minLength".into(), Value::from(1));
+                    schema.insert(
+                        "maxLength".into(),
+                        Value::from(crate::idempotency::IDEMPOTENCY_KEY_MAX_CHARS),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The methods a request path allows, as an `Allow` header value (`GET, PATCH`);
@@ -110,6 +152,67 @@ mod tests {
         assert!(has(&me, "401") && !has(&me, "415"));
         let webhook = responses("/api/hay/v0/communications/notification", "post");
         assert!(has(&webhook, "401") && has(&webhook, "413"));
+    }
+
+    /// The limits the document states are the ones the server enforces: the
+    /// validator attributes are literals, so this keeps them equal to the rules'
+    /// constants.
+    #[test]
+    fn stated_limits_are_the_enforced_ones() {
+        use crate::routes::{devices, transactions};
+        use kttipay_domain::{kyc, membership, user};
+        let doc: Value = serde_json::from_str(&crate::openapi_json()).unwrap();
+        let max =
+            |schema: &str, field: &str| doc["components"]["schemas"][schema]["properties"][field]["maxLength"].as_u64();
+        let limits: [(&str, &str, usize); 14] = [
+            ("Registration", "email", user::EMAIL_MAX_CHARS),
+            ("Registration", "firstName", user::NAME_MAX_CHARS),
+            ("TokenAndPassword", "password", user::PASSWORD_MAX_CHARS),
+            ("ChangePassword", "newPassword", user::PASSWORD_MAX_CHARS),
+            ("KycRequest", "lastName", user::NAME_MAX_CHARS),
+            ("Address", "line1", kyc::ADDRESS_LINE_MAX_CHARS),
+            ("CreateKtti", "name", membership::NAME_MAX_CHARS),
+            ("CreateKtti", "description", membership::DESCRIPTION_MAX_CHARS),
+            ("UpdateKtti", "purpose", membership::PURPOSE_MAX_CHARS),
+            ("MemberUpdate", "nickname", membership::NICKNAME_MAX_CHARS),
+            ("FcmToken", "token", devices::FCM_TOKEN_MAX_CHARS),
+            ("AppDetails", "model", devices::DETAIL_MAX_CHARS),
+            ("AppDetails", "locale", devices::LOCALE_MAX_CHARS),
+            ("AdditionalInfoPatch", "note", transactions::NOTE_MAX_CHARS),
+        ];
+        for (schema, field, limit) in limits {
+            assert_eq!(max(schema, field), Some(limit as u64), "{schema}.{field}");
+        }
+        let tags = &doc["components"]["schemas"]["AdditionalInfoPatch"]["properties"]["tags"];
+        assert_eq!(tags["maxItems"].as_u64(), Some(transactions::TAGS_MAX as u64));
+        assert_eq!(
+            tags["items"]["maxLength"].as_u64(),
+            Some(transactions::TAG_MAX_CHARS as u64)
+        );
+        assert_eq!(
+            user::PASSWORD_MIN_CHARS as u64,
+            doc["components"]["schemas"]["TokenAndPassword"]["properties"]["password"]["minLength"]
+                .as_u64()
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn every_text_rule_lands_on_a_field_that_exists() {
+        let doc: Value = serde_json::from_str(&crate::openapi_json()).unwrap();
+        for (schema, field, pattern) in crate::patterns::FIELDS {
+            let property = &doc["components"]["schemas"][schema]["properties"][field];
+            let stated = property["pattern"].as_str().or(property["items"]["pattern"].as_str());
+            assert_eq!(stated, Some(*pattern), "{schema}.{field}");
+        }
+        let join = &doc["paths"]["/api/v2/ktties/join"]["post"]["parameters"];
+        let key = join
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .unwrap();
+        assert_eq!(key["schema"]["maxLength"], 255);
     }
 
     #[test]

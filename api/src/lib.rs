@@ -11,6 +11,7 @@
 //! - [`quota`]: per-user and per-ktti limits (429 daily, 409 standing caps).
 //! - [`observe`]: request ids, HTTP metrics, last-resort error conversion.
 //! - [`document`]: the published OpenAPI document, narrowed per operation.
+//! - [`patterns`]: request fields' text rules as the document's regular expressions.
 //! - [`ops`]: `/health/*`, `/metrics`, the document and docs page; [`openapi`] and
 //!   [`app`] assemble it all.
 
@@ -23,6 +24,7 @@ pub mod json;
 pub mod membership;
 pub mod observe;
 pub mod ops;
+pub mod patterns;
 pub mod quota;
 pub mod raw_json;
 pub mod routes;

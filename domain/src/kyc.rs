@@ -9,32 +9,33 @@ pub fn address_line(raw: &str) -> Result<String, String> {
     if line.is_empty() {
         return Err("must not be empty".into());
     }
-    if line.chars().count() > ADDRESS_LINE_MAX_CHARS || line.chars().any(char::is_control) {
+    if raw.chars().count() > ADDRESS_LINE_MAX_CHARS || line.chars().any(char::is_control) {
         return Err(format!("must be at most {ADDRESS_LINE_MAX_CHARS} printable characters"));
     }
     Ok(line.to_string())
 }
 
+/// Exactly one of [`AU_STATES`]: the document lists them as an enum.
 pub fn state(raw: &str) -> Result<String, String> {
-    let s = raw.trim().to_uppercase();
-    if AU_STATES.contains(&s.as_str()) {
-        Ok(s)
+    if AU_STATES.contains(&raw) {
+        Ok(raw.to_string())
     } else {
         Err(format!("must be one of {}", AU_STATES.join(", ")))
     }
 }
 
+/// Exactly four digits (the document's pattern).
 pub fn postcode(raw: &str) -> Result<String, String> {
-    let p = raw.trim();
-    if p.len() == 4 && p.chars().all(|c| c.is_ascii_digit()) {
-        Ok(p.to_string())
+    if raw.len() == 4 && raw.chars().all(|c| c.is_ascii_digit()) {
+        Ok(raw.to_string())
     } else {
         Err("must be four digits".into())
     }
 }
 
+/// Exactly `AU` (an enum of one in the document).
 pub fn country(raw: &str) -> Result<String, String> {
-    if raw.trim().eq_ignore_ascii_case("AU") {
+    if raw == "AU" {
         Ok("AU".into())
     } else {
         Err("must be AU: KttiPay serves Australian residents".into())
@@ -51,13 +52,10 @@ pub fn document_type(raw: &str) -> Result<&'static str, String> {
 
 /// A licence or passport number: 5 to 20 letters and digits, upper-cased.
 pub fn document_number(raw: &str) -> Result<String, String> {
-    let n: String = raw
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_uppercase();
+    let n: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    // ASCII checked before upper-casing, which could make ASCII out of other letters.
     if (5..=20).contains(&n.len()) && n.chars().all(|c| c.is_ascii_alphanumeric()) {
-        Ok(n)
+        Ok(n.to_ascii_uppercase())
     } else {
         Err("must be 5 to 20 letters and digits".into())
     }
@@ -69,7 +67,10 @@ mod tests {
 
     #[test]
     fn rules() {
-        assert_eq!(state(" nsw ").unwrap(), "NSW");
+        assert_eq!(state("NSW").unwrap(), "NSW");
+        assert!(state(" nsw ").is_err());
+        assert!(postcode(" 2000").is_err());
+        assert!(country("au").is_err());
         assert!(state("XX").is_err());
         assert!(postcode("200").is_err());
         assert!(postcode("2000").is_ok());

@@ -292,7 +292,8 @@ fn text(raw: &str, max: usize, required: bool) -> Result<String, String> {
     if required && t.is_empty() {
         return Err("must not be empty".into());
     }
-    if t.chars().count() > max {
+    // Counted as sent, before trimming: what the document's `maxLength` counts.
+    if raw.chars().count() > max {
         return Err(format!("must be at most {max} characters"));
     }
     if t.chars().any(char::is_control) {
@@ -324,7 +325,7 @@ pub fn target_amount(m: Money) -> Result<Money, String> {
 
 /// An end date: today or later.
 pub fn end_date(raw: &str, today: NaiveDate) -> Result<NaiveDate, String> {
-    let d = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| "must be a date, YYYY-MM-DD".to_string())?;
+    let d = crate::user::calendar_date(raw).ok_or_else(|| "must be a date, YYYY-MM-DD".to_string())?;
     if d < today {
         return Err("must not be in the past".into());
     }

@@ -12,7 +12,11 @@ use std::str::FromStr;
 pub const MONEY_SCALE: u32 = 2;
 
 /// The largest magnitude a `NUMERIC(18,2)` column holds.
-const MAX_ABS_UNITS: i64 = 9_999_999_999_999_999; // 16 integer digits + 2 decimals
+/// The largest amount in cents: 14 integer digits and 2 decimals, which leaves
+/// NUMERIC(18,2) room for sums of many such amounts.
+const MAX_ABS_UNITS: i64 = 9_999_999_999_999_999;
+/// Integer digits of the largest amount ([`MAX_ABS_UNITS`]).
+const MAX_INTEGER_DIGITS: usize = 14;
 
 /// An amount of money in cents precision. Negative amounts are allowed (ledger
 /// postings); request fields that must be positive say so with [`Money::positive`].
@@ -116,13 +120,21 @@ impl Serialize for Money {
 }
 
 impl Money {
-    /// Parses money as our JSON writes it and the API document promises:
-    /// `^-?\d{1,16}\.\d{2}$`, nothing looser (`"1000"`, `".50"`, `" 12.50"` and
-    /// `"1.5"` are refused), so the app's generated client and the server agree.
+    /// The exact form of money in JSON: what we write, and all we read.
+    pub const PATTERN: &'static str = r"^-?(?:0|[1-9][0-9]{0,13})\.[0-9]{2}$";
+
+    /// As [`Money::PATTERN`], above zero (a savings target).
+    pub const POSITIVE_PATTERN: &'static str = r"^(?:[1-9][0-9]{0,13}\.[0-9]{2}|0\.(?:0[1-9]|[1-9][0-9]))$";
+
+    /// Parses money as our JSON writes it and the API document promises
+    /// ([`Money::PATTERN`]), nothing looser (`"1000"`, `".50"`, `" 12.50"`, `"1.5"`
+    /// and `"012.50"` are refused), so the app's generated client and the server
+    /// agree.
     pub fn parse_exact(s: &str) -> Result<Money, MoneyError> {
         let digits = s.strip_prefix('-').unwrap_or(s);
         let exact = digits.split_once('.').is_some_and(|(whole, cents)| {
-            (1..=16).contains(&whole.len())
+            (1..=MAX_INTEGER_DIGITS).contains(&whole.len())
+                && (whole == "0" || !whole.starts_with('0'))
                 && cents.len() == 2
                 && whole.bytes().chain(cents.bytes()).all(|b| b.is_ascii_digit())
         });
@@ -163,6 +175,9 @@ mod tests {
             "",
             "-",
             "12345678901234567.00",
+            "123456789012345.00",
+            "012.50",
+            "00.00",
         ] {
             assert_eq!(Money::parse_exact(bad), Err(MoneyError::NotExact), "{bad:?}");
         }

@@ -13,22 +13,30 @@ pub const NAME_MAX_CHARS: usize = 100;
 pub const EMAIL_MAX_CHARS: usize = 254;
 
 /// A normalised email: trimmed and lower-cased (the database compares case-blind too).
+///
+/// Lengths here count the text as sent, before trimming, as the OpenAPI
+/// document's `maxLength` does.
 pub fn email(raw: &str) -> Result<String, String> {
-    let e = raw.trim().to_lowercase();
-    if e.chars().count() > EMAIL_MAX_CHARS {
+    if raw.chars().count() > EMAIL_MAX_CHARS {
         return Err(format!("must be at most {EMAIL_MAX_CHARS} characters"));
     }
+    // Checked as sent (trimmed), then lower-cased: lower-casing can turn a
+    // non-ASCII letter into an ASCII one, which must not make a bad domain good.
+    let e = raw.trim();
     let Some((local, domain)) = e.split_once('@') else {
         return Err("must be an email address".into());
     };
+    // Internationalised domains arrive in their ASCII (punycode) form.
     let domain_ok = domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
     let local_ok = !local.is_empty() && !local.chars().any(|c| c.is_whitespace() || c == '@' || c.is_control());
     if local_ok && domain_ok {
-        Ok(e)
+        Ok(e.to_lowercase())
     } else {
         Err("must be an email address".into())
     }
@@ -40,7 +48,7 @@ pub fn name(raw: &str) -> Result<String, String> {
     if n.is_empty() {
         return Err("must not be empty".into());
     }
-    if n.chars().count() > NAME_MAX_CHARS {
+    if raw.chars().count() > NAME_MAX_CHARS {
         return Err(format!("must be at most {NAME_MAX_CHARS} characters"));
     }
     if n.chars().any(char::is_control) {
@@ -70,8 +78,7 @@ pub fn phone(raw: &str) -> Result<String, String> {
 
 /// A date of birth: a real date, in the past, of someone at least [`MIN_AGE_YEARS`] old.
 pub fn date_of_birth(raw: &str, today: NaiveDate) -> Result<NaiveDate, String> {
-    let dob =
-        NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| "must be a date in the form YYYY-MM-DD".to_string())?;
+    let dob = calendar_date(raw).ok_or_else(|| "must be a date in the form YYYY-MM-DD".to_string())?;
     if dob > today {
         return Err("must not be in the future".into());
     }
@@ -82,6 +89,24 @@ pub fn date_of_birth(raw: &str, today: NaiveDate) -> Result<NaiveDate, String> {
         return Err(format!("you must be at least {MIN_AGE_YEARS} years old"));
     }
     Ok(dob)
+}
+
+/// The document's date form: `^[0-9]{4}-[0-9]{2}-[0-9]{2}$`.
+pub const DATE_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
+
+/// A real calendar date written exactly `YYYY-MM-DD` (chrono alone would also
+/// take `2000-1-1` or `+2000-01-01`).
+pub fn calendar_date(raw: &str) -> Option<NaiveDate> {
+    let b = raw.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    shaped
+        .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
+        .flatten()
 }
 
 /// Whole years between `dob` and `today` (a birthday on 29 February counts on 1 March
@@ -129,6 +154,7 @@ mod tests {
             "a b@x.com",
             "ann@x..com",
             "ann@.x.com",
+            "ann@bücher.de",
         ] {
             assert!(email(bad).is_err(), "{bad} accepted");
         }

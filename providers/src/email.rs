@@ -78,7 +78,10 @@ impl Mailer for SmtpMailer {
                 .map_err(|e| MailError::Permanent(format!("cannot build message: {e}")))?;
             match self.transport.send(message).await {
                 Ok(_) => Ok(()),
-                Err(e) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
+                // A refusal by the server, or a message our client cannot send at all
+                // (an address the server cannot take, e.g. non-ASCII without
+                // SMTPUTF8): trying again would fail the same way.
+                Err(e) if e.is_permanent() || e.is_client() => Err(MailError::Permanent(e.to_string())),
                 Err(e) => Err(MailError::Transient(e.to_string())),
             }
         })

@@ -117,7 +117,7 @@ async fn a_kyc_submission_replays_by_key() {
     let t = app.user("kyc-key@example.com").await;
     let body = json!({
         "firstName": "Ann", "lastName": "Lee", "dateOfBirth": "1990-04-01",
-        "address": {"line1": "1 George St", "suburb": "Sydney", "state": "nsw", "postcode": "2000", "country": "AU"},
+        "address": {"line1": "1 George St", "suburb": "Sydney", "state": "NSW", "postcode": "2000", "country": "AU"},
         "idDocumentType": "driversLicence", "idDocumentNumber": "ab 123 456",
     });
     let submit = |body: Value| {

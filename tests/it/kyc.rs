@@ -11,7 +11,7 @@ fn kyc_body(last_name: &str) -> Value {
         "firstName": "Ann",
         "lastName": last_name,
         "dateOfBirth": "1990-04-01",
-        "address": {"line1": "1 George St", "suburb": "Sydney", "state": "nsw", "postcode": "2000", "country": "AU"},
+        "address": {"line1": "1 George St", "suburb": "Sydney", "state": "NSW", "postcode": "2000", "country": "AU"},
         "idDocumentType": "driversLicence",
         "idDocumentNumber": "ab 123 456",
     })

@@ -725,3 +725,37 @@ async fn a_request_from_someone_who_has_left_closes_when_decided() {
     assert!(actions(&app, &owner.token).await.is_empty(), "and it no longer asks");
     app.stop().await;
 }
+
+/// Invites `email` to a new group ktti of a new owner.
+async fn invite_to_new_ktti(app: &TestApp, email: &str) {
+    let owner = person(app, "host@example.com").await;
+    let k = group(app, &owner, json!({"name": "Casa"})).await;
+    let path = format!("/api/v2/ktties/{}/invitations", k["id"].as_str().unwrap());
+    let r = app.post_auth(&path, &owner.token, json!({ "email": email })).await;
+    assert_eq!(r.status(), 201);
+    app.drain().await;
+}
+
+#[tokio::test]
+async fn an_international_address_is_mailed_or_fails_once_for_good() {
+    // A server that takes UTF-8 (as real providers do) gets it.
+    let app = TestApp::spawn().await;
+    invite_to_new_ktti(&app, "ñandú@example.com").await;
+    assert_eq!(app.smtp.messages_to("ñandú@example.com").len(), 1);
+    app.stop().await;
+
+    // One that cannot: the client cannot even hand it over, so the job ends dead
+    // after one attempt instead of retrying for an hour.
+    let app = TestApp::spawn().await;
+    app.smtp.plain(true);
+    invite_to_new_ktti(&app, "józef@example.com").await;
+    let (status, attempts, error): (String, i32, Option<String>) =
+        sqlx::query_as("SELECT status, attempts, last_error FROM jobs WHERE kind = 'email.invitation.v1'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts), ("dead", 1), "{error:?}");
+    assert!(error.unwrap().contains("SMTPUTF8"));
+    app.expect_dead_jobs();
+    app.stop().await;
+}

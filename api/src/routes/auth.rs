@@ -22,8 +22,11 @@ use serde::{Deserialize, Serialize};
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct Registration {
+    #[oai(validator(max_length = 254))]
     pub email: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: String,
     /// E.164 (`+61412345678`) or Australian national form (`0412 345 678`).
     pub phone: String,
@@ -54,7 +57,9 @@ pub enum RegisterResponse {
 #[serde(rename_all = "camelCase")]
 pub struct TokenAndPassword {
     /// The one-time token from the email.
+    #[oai(validator(min_length = 1))]
     pub token: String,
+    #[oai(validator(min_length = 10, max_length = 128))]
     pub password: String,
 }
 kttipay_domain::debug_redacted!(TokenAndPassword {} secret { token, password });
@@ -63,7 +68,9 @@ kttipay_domain::debug_redacted!(TokenAndPassword {} secret { token, password });
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct Login {
+    #[oai(validator(min_length = 1, max_length = 254))]
     pub email: String,
+    #[oai(validator(min_length = 1))]
     pub password: String,
 }
 kttipay_domain::debug_redacted!(Login { email } secret { password });
@@ -74,6 +81,7 @@ kttipay_domain::debug_redacted!(Login { email } secret { password });
 pub struct SocialLogin {
     pub provider: SocialProviderName,
     /// The provider's signed OpenID Connect ID token.
+    #[oai(validator(min_length = 1))]
     pub id_token: String,
 }
 kttipay_domain::debug_redacted!(SocialLogin { provider } secret { id_token });
@@ -101,6 +109,7 @@ impl SocialProviderName {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
+    #[oai(validator(min_length = 1))]
     pub refresh_token: String,
 }
 kttipay_domain::debug_redacted!(RefreshRequest {} secret { refresh_token });
@@ -454,7 +463,7 @@ fn login_email(raw: &str) -> Result<(), String> {
     let email = raw.trim();
     if email.is_empty() {
         Err("is required".into())
-    } else if email.chars().count() > rules::EMAIL_MAX_CHARS {
+    } else if raw.chars().count() > rules::EMAIL_MAX_CHARS {
         Err(format!("must be at most {} characters", rules::EMAIL_MAX_CHARS))
     } else if email.chars().any(char::is_control) {
         Err("must not contain control characters".into())

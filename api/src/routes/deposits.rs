@@ -94,7 +94,7 @@ impl DepositsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
-        #[oai(validator(minimum(value = "1")))] page: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<Option<u32>>,
         #[oai(name = "pageSize", validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<
             Option<u32>,
         >,

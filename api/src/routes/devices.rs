@@ -17,12 +17,16 @@ pub const DEVICE_ID_MAX_CHARS: usize = 128;
 /// FCM registration tokens are about 160 characters; leave room for change.
 pub const FCM_TOKEN_MAX_CHARS: usize = 4_096;
 pub const DETAIL_MAX_CHARS: usize = 64;
+/// BCP 47's longest tag that browsers and phones produce in practice.
+pub const LOCALE_MAX_CHARS: usize = 35;
 
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct FcmToken {
+    #[oai(validator(min_length = 1, max_length = 128))]
     pub device_id: String,
+    #[oai(validator(min_length = 1, max_length = 4096))]
     pub token: String,
     pub platform: Platform,
 }
@@ -49,18 +53,23 @@ impl Platform {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct AppDetails {
+    #[oai(validator(min_length = 1, max_length = 128))]
     pub device_id: String,
+    #[oai(validator(min_length = 1, max_length = 64))]
     pub app_version: String,
+    #[oai(validator(min_length = 1, max_length = 64))]
     pub os_version: String,
+    #[oai(validator(min_length = 1, max_length = 64))]
     pub model: String,
     /// BCP 47, e.g. `en-AU`.
+    #[oai(validator(min_length = 1, max_length = 35))]
     pub locale: String,
 }
 
 /// Printable, no spaces, 1 to `max` characters.
-fn token_like(raw: &str, max: usize) -> Result<String, String> {
+pub(crate) fn token_like(raw: &str, max: usize) -> Result<String, String> {
     let t = raw.trim();
-    if t.is_empty() || t.chars().count() > max {
+    if t.is_empty() || raw.chars().count() > max {
         return Err(format!("must be 1 to {max} characters"));
     }
     if t.chars().any(|c| c.is_control() || c.is_whitespace()) {
@@ -70,18 +79,18 @@ fn token_like(raw: &str, max: usize) -> Result<String, String> {
 }
 
 /// Free text from the device (a model name has spaces), 1 to `max` characters.
-fn detail(raw: &str) -> Result<String, String> {
+pub(crate) fn detail(raw: &str) -> Result<String, String> {
     let t = raw.trim();
-    if t.is_empty() || t.chars().count() > DETAIL_MAX_CHARS || t.chars().any(char::is_control) {
+    if t.is_empty() || raw.chars().count() > DETAIL_MAX_CHARS || t.chars().any(char::is_control) {
         return Err(format!("must be 1 to {DETAIL_MAX_CHARS} printable characters"));
     }
     Ok(t.to_string())
 }
 
-fn locale(raw: &str) -> Result<String, String> {
+pub(crate) fn locale(raw: &str) -> Result<String, String> {
     let t = raw.trim();
     let ok = !t.is_empty()
-        && t.len() <= 35
+        && raw.chars().count() <= LOCALE_MAX_CHARS
         && t.split(['-', '_'])
             .all(|p| !p.is_empty() && p.len() <= 8 && p.chars().all(|c| c.is_ascii_alphanumeric()));
     if ok {

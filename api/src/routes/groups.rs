@@ -155,7 +155,7 @@ impl KttiApi {
         #[oai(name = "type")] kind: Query<Option<states::KttiKind>>,
         role: Query<Option<states::Role>>,
         q: Query<Option<String>>,
-        #[oai(validator(minimum(value = "1")))] page: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<Option<u32>>,
         #[oai(name = "pageSize", validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<
             Option<u32>,
         >,

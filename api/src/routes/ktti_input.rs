@@ -22,10 +22,13 @@ pub const PROPORTION_MAX: u32 = 10_000;
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct CreateKtti {
+    #[oai(validator(min_length = 1, max_length = 60))]
     pub name: String,
     #[oai(nullable)]
+    #[oai(validator(max_length = 500))]
     pub description: Option<String>,
     #[oai(nullable)]
+    #[oai(validator(max_length = 100))]
     pub purpose: Option<String>,
     #[oai(nullable)]
     pub target_amount: Option<Amount>,
@@ -67,13 +70,13 @@ pub struct CreateKttiV3 {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateKtti {
-    #[oai(nullable)]
+    #[oai(nullable, validator(min_length = 1, max_length = 60))]
     pub name: Option<String>,
     /// An empty string clears it.
-    #[oai(nullable)]
+    #[oai(nullable, validator(max_length = 500))]
     pub description: Option<String>,
     /// An empty string clears it.
-    #[oai(nullable)]
+    #[oai(nullable, validator(max_length = 100))]
     pub purpose: Option<String>,
     #[oai(nullable)]
     pub target_amount: Option<Amount>,
@@ -114,9 +117,9 @@ pub(crate) fn today() -> chrono::NaiveDate {
     chrono::Utc::now().date_naive()
 }
 
-fn image_key(raw: &str) -> Result<String, String> {
+pub(crate) fn image_key(raw: &str) -> Result<String, String> {
     let k = raw.trim();
-    if k.chars().count() > IMAGE_KEY_MAX_CHARS || k.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if raw.chars().count() > IMAGE_KEY_MAX_CHARS || k.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(format!(
             "must be an upload key of at most {IMAGE_KEY_MAX_CHARS} characters"
         ));

@@ -22,14 +22,17 @@ use uuid::Uuid;
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
+    #[oai(validator(min_length = 1, max_length = 120))]
     pub line1: String,
     #[oai(nullable)]
+    #[oai(validator(min_length = 1, max_length = 120))]
     pub line2: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 120))]
     pub suburb: String,
     /// NSW, VIC, QLD, WA, SA, TAS, ACT or NT.
     pub state: String,
     pub postcode: String,
-    /// Always `AU`.
+    /// Always `AU`: KttiPay serves Australian residents.
     pub country: String,
 }
 
@@ -37,13 +40,16 @@ pub struct Address {
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct KycRequest {
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: String,
     /// `YYYY-MM-DD`
     pub date_of_birth: String,
     pub address: Address,
     /// `driversLicence` or `passport`.
     pub id_document_type: String,
+    #[oai(validator(min_length = 1))]
     pub id_document_number: String,
 }
 

@@ -81,6 +81,7 @@ pub struct MemberUpdate {
     pub can_spend: Option<bool>,
     /// An empty string clears it.
     #[oai(nullable)]
+    #[oai(validator(max_length = 40))]
     pub nickname: Option<String>,
 }
 
@@ -89,6 +90,7 @@ pub struct MemberUpdate {
 #[serde(rename_all = "camelCase")]
 pub struct AdminRequest {
     #[oai(nullable)]
+    #[oai(validator(max_length = 500))]
     pub message: Option<String>,
 }
 
@@ -303,8 +305,10 @@ impl MembershipApi {
         if k.caller_role().manages() {
             return Err(ApiError::conflict("already_admin", "You already run this ktti."));
         }
-        let message = body.0.message.map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
-        if message
+        // Counted as sent, as the document's `maxLength` counts.
+        if body
+            .0
+            .message
             .as_ref()
             .is_some_and(|m| m.chars().count() > ADMIN_REQUEST_MESSAGE_MAX_CHARS)
         {
@@ -314,6 +318,7 @@ impl MembershipApi {
                 &format!("must be at most {ADMIN_REQUEST_MESSAGE_MAX_CHARS} characters"),
             ));
         }
+        let message = body.0.message.map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
         let key = key.0.as_deref();
         let scope = format!("admin.request:{}:{}", auth.0.user_id, k.id);
         let fingerprint = crate::idempotency::fingerprint("requestAdmin", &message);

@@ -21,7 +21,9 @@ pub const IMAGE_KEY_MAX_CHARS: usize = 512;
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct ChangePassword {
+    #[oai(validator(min_length = 1))]
     pub current_password: String,
+    #[oai(validator(min_length = 10, max_length = 128))]
     pub new_password: String,
 }
 kttipay_domain::debug_redacted!(ChangePassword {} secret { current_password, new_password });
@@ -31,8 +33,10 @@ kttipay_domain::debug_redacted!(ChangePassword {} secret { current_password, new
 #[serde(rename_all = "camelCase")]
 pub struct ProfilePatch {
     #[oai(nullable)]
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub first_name: Option<String>,
     #[oai(nullable)]
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub last_name: Option<String>,
     #[oai(nullable)]
     pub phone: Option<String>,
@@ -109,9 +113,9 @@ impl SettingsApi {
         let last_name = v.check_opt("lastName", patch.last_name, |n| rules::name(&n)).flatten();
         let phone = v.check_opt("phone", patch.phone, |p| rules::phone(&p)).flatten();
         let avatar_key = v
-            .check_opt("avatarKey", patch.avatar_key, |k| {
-                let k = k.trim().to_string();
-                if k.chars().count() > IMAGE_KEY_MAX_CHARS || k.chars().any(char::is_control) {
+            .check_opt("avatarKey", patch.avatar_key, |raw| {
+                let k = raw.trim().to_string();
+                if raw.chars().count() > IMAGE_KEY_MAX_CHARS || k.chars().any(char::is_control) {
                     Err(format!(
                         "must be an image key of at most {IMAGE_KEY_MAX_CHARS} characters"
                     ))

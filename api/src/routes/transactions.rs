@@ -109,15 +109,7 @@ struct Filters {
 
 impl Filters {
     fn into_filter(self, ktti: Option<KttiId>) -> Result<TxFilter, ApiError> {
-        if let (Some(f), Some(t)) = (self.from, self.to)
-            && f > t
-        {
-            return Err(ApiError::invalid_field(
-                "invalid_filter",
-                "from",
-                "must not be after to",
-            ));
-        }
+        // `from` after `to` is a window with nothing in it: an empty page.
         Ok(TxFilter {
             ktti,
             kind: self.kind.map(Into::into),
@@ -191,7 +183,12 @@ pub(crate) async fn v3(
     if !(1..=PAGE_SIZE_MAX).contains(&limit) {
         return Err(ApiError::invalid_field("invalid_limit", "limit", "must be 1 to 100"));
     }
-    let after = cursor.as_deref().map(decode_cursor).transpose()?;
+    // An empty cursor is no cursor: the first page.
+    let after = cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+        .transpose()?;
     // One extra row tells whether another page exists.
     let mut rows = txns::page_after(&state.pool, user, &filter, after, i64::from(limit) + 1).await?;
     let next_cursor = if rows.len() > limit as usize {
@@ -276,10 +273,13 @@ impl From<kttipay_db::assignments::Assignment> for AssignmentView {
 #[serde(rename_all = "camelCase")]
 pub struct AdditionalInfoPatch {
     #[oai(nullable)]
+    #[oai(validator(max_length = 1000))]
     pub note: Option<String>,
     #[oai(nullable)]
+    #[oai(validator(max_length = 50))]
     pub category: Option<String>,
     #[oai(nullable)]
+    #[oai(validator(max_items = 20, min_length = 1, max_length = 30))]
     pub tags: Option<Vec<String>>,
 }
 
@@ -321,7 +321,7 @@ impl TransactionsApi {
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         #[oai(name = "memberId")] member: Query<Option<Uuid>>,
-        #[oai(validator(minimum(value = "1")))] page: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<Option<u32>>,
         #[oai(name = "pageSize", validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<
             Option<u32>,
         >,
@@ -383,7 +383,7 @@ impl TransactionsApi {
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         #[oai(name = "memberId")] member: Query<Option<Uuid>>,
-        #[oai(validator(minimum(value = "1")))] page: Query<Option<u32>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))] page: Query<Option<u32>>,
         #[oai(name = "pageSize", validator(minimum(value = "1"), maximum(value = "100")))] page_size: Query<
             Option<u32>,
         >,
@@ -460,8 +460,9 @@ impl TransactionsApi {
         let mut v = kttipay_domain::Validation::new();
         let bounded = |max: usize| {
             move |s: String| {
+                let too_long = s.chars().count() > max;
                 let s = s.trim().to_string();
-                if s.chars().count() > max || s.chars().any(|c| c.is_control() && c != '\n') {
+                if too_long || s.chars().any(|c| c.is_control() && c != '\n') {
                     Err(format!("must be at most {max} printable characters"))
                 } else {
                     Ok(s)
@@ -478,9 +479,9 @@ impl TransactionsApi {
                     return Err(format!("must be at most {TAGS_MAX} tags"));
                 }
                 let mut clean: Vec<String> = Vec::new();
-                for t in tags {
-                    let t = t.trim().to_lowercase();
-                    if t.is_empty() || t.chars().count() > TAG_MAX_CHARS || t.chars().any(char::is_control) {
+                for raw in tags {
+                    let t = raw.trim().to_lowercase();
+                    if t.is_empty() || raw.chars().count() > TAG_MAX_CHARS || t.chars().any(char::is_control) {
                         return Err(format!("each tag must be 1 to {TAG_MAX_CHARS} printable characters"));
                     }
                     if !clean.contains(&t) {

@@ -19,6 +19,7 @@ use serde::Deserialize;
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
 pub struct ResetRequest {
+    #[oai(validator(min_length = 1, max_length = 254))]
     pub email: String,
 }
 

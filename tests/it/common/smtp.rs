@@ -30,6 +30,8 @@ struct State {
     transient_failures: u32,
     /// Refuse every MAIL command with 550.
     permanent_failure: bool,
+    /// Offer no extensions (no 8BITMIME, no SMTPUTF8), as an old server would.
+    plain: bool,
 }
 
 #[derive(Clone)]
@@ -67,6 +69,11 @@ impl SmtpCatcher {
         self.state.lock().unwrap().transient_failures = times;
     }
 
+    /// Offer no SMTP extensions: non-ASCII mail cannot be sent through it.
+    pub fn plain(&self, on: bool) {
+        self.state.lock().unwrap().plain = on;
+    }
+
     pub fn fail_permanently(&self, on: bool) {
         self.state.lock().unwrap().permanent_failure = on;
     }
@@ -79,7 +86,10 @@ async fn session(socket: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
     let mut to = Vec::new();
     while let Ok(Some(line)) = lines.next_line().await {
         let upper = line.to_ascii_uppercase();
-        let reply: String = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+        let reply: String = if upper.starts_with("EHLO") && !state.lock().unwrap().plain {
+            // As real providers do, it takes internationalised addresses (RFC 6531).
+            "250-catcher\r\n250-8BITMIME\r\n250 SMTPUTF8".into()
+        } else if upper.starts_with("EHLO") || upper.starts_with("HELO") {
             "250 catcher".into()
         } else if upper.starts_with("MAIL FROM") {
             let mut s = state.lock().unwrap();

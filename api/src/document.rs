@@ -8,6 +8,8 @@
 //!   (login, refresh); other public routes never answer 401.
 //! - 413 and 415 only where there is a request body to be too large or of the
 //!   wrong type.
+//! - 404 only where there is something to find (a path id, a referral code, the
+//!   personal ktti, the admin routes); 409 on reads only where one can conflict.
 //!
 //! - Each request field's text rule as a `pattern` ([`crate::patterns`]).
 //!
@@ -20,6 +22,15 @@ use std::sync::OnceLock;
 /// Routes whose caller proves itself by signature instead of a bearer token.
 const SIGNED_ROUTES_PREFIX: &str = "/api/hay/";
 
+/// Operations without a path parameter that still answer 404: the personal ktti
+/// (none before KYC), joining by an unknown referral code. (Admin routes answer 404
+/// to everyone who is not a platform admin.)
+const NOT_FOUND_WITHOUT_PATH_ID: &[&str] = &["getPersonalKtti", "joinKtti"];
+
+/// Reads that answer 409: a ktti's bank details and card while the account is still
+/// being opened.
+const READS_WITH_CONFLICT: &[&str] = &["getKttiBanking", "getKttiCard"];
+
 /// Public operations that check a credential sent in the body (a password, an
 /// ID token, a refresh token) and answer 401 when it is wrong.
 const CREDENTIAL_OPERATIONS: &[&str] = &["login", "socialLogin", "refresh"];
@@ -31,14 +42,25 @@ pub fn refine(spec: &str) -> String {
     };
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, ops) in paths.iter_mut() {
-            for (_, op) in ops.as_object_mut().into_iter().flatten() {
+            for (method, op) in ops.as_object_mut().into_iter().flatten() {
                 let authenticated = op["security"].as_array().is_some_and(|s| !s.is_empty())
                     || path.starts_with(SIGNED_ROUTES_PREFIX)
                     || op["operationId"]
                         .as_str()
                         .is_some_and(|id| CREDENTIAL_OPERATIONS.contains(&id));
                 let has_body = op.get("requestBody").is_some();
+                let id = op["operationId"].as_str().unwrap_or_default().to_string();
+                let may_not_find = path.contains('{')
+                    || path.starts_with("/api/v2/admin/")
+                    || NOT_FOUND_WITHOUT_PATH_ID.contains(&id.as_str());
+                let may_conflict = method != "get" || READS_WITH_CONFLICT.contains(&id.as_str());
                 if let Some(responses) = op["responses"].as_object_mut() {
+                    if !may_not_find {
+                        responses.remove("404");
+                    }
+                    if !may_conflict {
+                        responses.remove("409");
+                    }
                     if !authenticated {
                         responses.remove("401");
                     }
@@ -133,7 +155,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn public_routes_do_not_document_401_and_bodiless_ones_no_413_or_415() {
+    fn each_operation_lists_only_the_statuses_it_can_answer() {
         let doc: Value = serde_json::from_str(&crate::openapi_json()).unwrap();
         let responses = |path: &str, method: &str| -> Vec<String> {
             doc["paths"][path][method]["responses"]
@@ -149,7 +171,10 @@ mod tests {
         // Login checks a password: a wrong one is 401, though no token is needed.
         assert!(has(&responses("/api/v2/auth/login", "post"), "401"));
         let me = responses("/api/v2/users/me", "get");
-        assert!(has(&me, "401") && !has(&me, "415"));
+        assert!(has(&me, "401") && !has(&me, "415") && !has(&me, "404") && !has(&me, "409"));
+        let banking = responses("/api/v2/ktties/{kttiId}/banking", "get");
+        assert!(has(&banking, "404") && has(&banking, "409"));
+        assert!(has(&responses("/api/v2/ktties/join", "post"), "404"));
         let webhook = responses("/api/hay/v0/communications/notification", "post");
         assert!(has(&webhook, "401") && has(&webhook, "413"));
     }

@@ -51,6 +51,7 @@ use routes::{
     members::MembershipApi,
     provider::{ProviderApi, ProviderMessagesApi},
     settings::SettingsApi,
+    splits::SplitsApi,
     users::UserApi,
 };
 pub use state::{ApiConfig, AppState, SocialProvider};
@@ -67,7 +68,7 @@ type Apis = (
         ActionsApi,
         BankingApi,
     ),
-    (TransactionsApi, DepositsApi),
+    (TransactionsApi, DepositsApi, SplitsApi),
     (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
 );
 
@@ -84,7 +85,7 @@ pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
                 ActionsApi,
                 BankingApi,
             ),
-            (TransactionsApi, DepositsApi),
+            (TransactionsApi, DepositsApi, SplitsApi),
             (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
         ),
         "KttiPay API",

@@ -55,6 +55,8 @@ pub const DOCUMENT_TYPE: &str = r"^(?:driversLicence|passport)$";
 
 /// A calendar date, `YYYY-MM-DD`.
 pub const DATE: &str = kttipay_domain::user::DATE_PATTERN;
+/// A split value: a weight, a percentage or an amount.
+pub const SPLIT_VALUE: &str = kttipay_domain::split::VALUE_PATTERN;
 /// Money above zero, in the exact JSON form.
 pub const POSITIVE_MONEY: &str = kttipay_domain::Money::POSITIVE_PATTERN;
 
@@ -121,6 +123,7 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     ("UpdateKttiV3", "endDate", DATE),
     ("UpdateKttiV3", "targetAmount", POSITIVE_MONEY),
     ("Join", "referralCode", REFERRAL_CODE),
+    ("ShareInput", "value", SPLIT_VALUE),
 ];
 
 /// Request headers' patterns: (header, pattern), on every operation that takes one.
@@ -178,6 +181,11 @@ mod tests {
             agrees(LOCALE, &s, crate::routes::devices::locale(&s).is_ok());
             agrees(TEXT, &s, crate::routes::devices::detail(&s).is_ok());
             agrees(OPTIONAL_TOKEN, &s, crate::routes::ktti_input::image_key(&s).is_ok());
+        }
+
+        #[test]
+        fn the_split_value_pattern_matches_its_parser(s in "[0-9+. e-]{0,18}") {
+            agrees(SPLIT_VALUE, &s, kttipay_domain::split::parse_value(&s).is_ok());
         }
 
         #[test]

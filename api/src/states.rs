@@ -83,6 +83,14 @@ mirror! {
     InvitationStatus = domain::InvitationStatus { Pending, Accepted, Rejected, Expired, Revoked }
 }
 mirror! {
+    /// How a split divides its transaction.
+    SplitMode = domain::SplitMode { Equal, Shares, Percentages, Exact, LineItems }
+}
+mirror! {
+    /// Who made a split: the money flow (`default`, `refund`) or a person (`manual`).
+    SplitOrigin = domain::SplitOrigin { Default, Refund, Manual }
+}
+mirror! {
     /// A member's role in a ktti.
     Role = DomainRole { Owner, Admin, Member }
 }
@@ -119,6 +127,8 @@ mod tests {
         same_names::<_, ActionKind>(domain::ActionKind::ALL, domain::ActionKind::as_str);
         same_names::<_, ActionStatus>(domain::ActionStatus::ALL, domain::ActionStatus::as_str);
         same_names::<_, InvitationStatus>(domain::InvitationStatus::ALL, domain::InvitationStatus::as_str);
+        same_names::<_, SplitMode>(domain::SplitMode::ALL, domain::SplitMode::as_str);
+        same_names::<_, SplitOrigin>(domain::SplitOrigin::ALL, domain::SplitOrigin::as_str);
         same_names::<_, Role>(DomainRole::ALL, DomainRole::as_str);
     }
 }

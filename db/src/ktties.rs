@@ -149,6 +149,16 @@ pub async fn lock_status(conn: &mut PgConnection, ktti: KttiId) -> Result<(KttiS
     Ok((crate::state(status)?, plan))
 }
 
+/// A ktti's status, share-locked: a change that must not cross a status change
+/// (a split edited while the ktti closes) holds it until the caller commits.
+pub async fn share_status(conn: &mut PgConnection, ktti: KttiId) -> Result<KttiStatus, sqlx::Error> {
+    let status: String = sqlx::query_scalar("SELECT status FROM ktties WHERE id = $1 FOR SHARE")
+        .bind(ktti.0)
+        .fetch_one(conn)
+        .await?;
+    crate::state(status)
+}
+
 /// Records the provider group once created.
 pub async fn set_group(conn: &mut PgConnection, ktti: KttiId, group: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE ktties SET provider_group_id = $2, updated_at = now() WHERE id = $1")

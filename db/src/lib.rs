@@ -13,6 +13,8 @@
 //! - [`kyc`]: KYC submissions and users' standing at the provider.
 //! - [`transactions`]: transactions as members see them, with offset and cursor paging.
 //! - [`notes`]: members' notes on transactions.
+//! - [`splits`]: who bears which part of each transaction, its history, and the
+//!   per-member totals the triggers keep from splits and deposits.
 //! - [`emails`]: which job sent which email (exactly-once sending).
 //!
 //! Stored states (statuses, kinds, roles) are decoded into `kttipay_domain::lifecycle`
@@ -43,11 +45,21 @@ pub mod registrations;
 pub mod retention;
 pub mod sessions;
 pub mod setup;
+pub mod splits;
 pub mod transactions;
 pub mod users;
 
 pub use setup::{connect, create_database_if_missing, migrate};
 pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+/// Makes the caller's just-begun transaction read one snapshot throughout, for a
+/// response assembled from several reads that must agree with each other.
+pub async fn set_repeatable_read(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
 
 /// True when the error is a unique-constraint violation (a concurrent twin won).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {

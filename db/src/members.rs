@@ -67,7 +67,9 @@ pub async fn lock(conn: &mut PgConnection, ktti: KttiId, user: UserId) -> Result
 }
 
 /// Makes `user` an active member with `role`: a new membership, or a former member
-/// back again (keeping their deposit reference). False when already active.
+/// back again (keeping their deposit reference). False when already active. They
+/// start at the average weight of the active members in the default split, so
+/// joining a ktti whose members weigh 2 each does not make them a half-member.
 pub async fn join(
     conn: &mut PgConnection,
     ktti: KttiId,
@@ -76,10 +78,12 @@ pub async fn join(
     deposit_reference: &str,
 ) -> Result<bool, sqlx::Error> {
     let joined = sqlx::query(
-        "INSERT INTO ktti_members (ktti_id, user_id, role, status, deposit_reference, joined_at) \
-         VALUES ($1, $2, $3, 'active', $4, now()) \
+        "INSERT INTO ktti_members (ktti_id, user_id, role, status, deposit_reference, joined_at, split_proportion) \
+         VALUES ($1, $2, $3, 'active', $4, now(), \
+             (SELECT greatest(coalesce(round(avg(split_proportion), 2), 1), 0.01) FROM ktti_members \
+              WHERE ktti_id = $1 AND status = 'active')) \
          ON CONFLICT (ktti_id, user_id) DO UPDATE SET status = 'active', role = EXCLUDED.role, joined_at = now(), \
-             left_at = NULL, can_spend = true, updated_at = now() \
+             left_at = NULL, can_spend = true, split_proportion = EXCLUDED.split_proportion, updated_at = now() \
          WHERE ktti_members.status <> 'active'",
     )
     .bind(ktti.0)

@@ -26,6 +26,8 @@ pub struct NewTransaction<'a> {
     pub provider_transaction_id: Option<&'a str>,
     pub provider_hold_id: Option<&'a str>,
     pub decline_reason: Option<&'a str>,
+    /// A refund: the expense it gives money back for.
+    pub refund_of: Option<Uuid>,
 }
 
 impl NewTransaction<'_> {
@@ -48,6 +50,7 @@ impl NewTransaction<'_> {
             provider_transaction_id: None,
             provider_hold_id: None,
             decline_reason: None,
+            refund_of: None,
         }
     }
 }
@@ -58,8 +61,8 @@ pub async fn insert(conn: &mut PgConnection, t: &NewTransaction<'_>) -> Result<O
     sqlx::query_scalar(
         "INSERT INTO transactions (id, ktti_id, kind, status, amount, direction, description, merchant_name, \
              counterparty_name, counterparty_bsb, counterparty_account, reference, assignee_id, card_id, \
-             provider_transaction_id, provider_hold_id, decline_reason, posted_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             provider_transaction_id, provider_hold_id, decline_reason, refund_of, posted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
                  CASE WHEN $4 = 'posted' THEN now() END) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
@@ -80,6 +83,7 @@ pub async fn insert(conn: &mut PgConnection, t: &NewTransaction<'_>) -> Result<O
     .bind(t.provider_transaction_id)
     .bind(t.provider_hold_id)
     .bind(t.decline_reason)
+    .bind(t.refund_of)
     .fetch_optional(conn)
     .await
 }
@@ -136,6 +140,33 @@ pub async fn by_provider_transaction_id<'e>(
         .bind(provider_transaction)
         .fetch_optional(db)
         .await
+}
+
+/// The card payment a refund gives money back for: the settlement the bank's
+/// refund names (its `reference`), else the payment of the same hold.
+pub async fn refunded_payment(
+    conn: &mut PgConnection,
+    reference: Option<&str>,
+    hold: Option<&str>,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM transactions WHERE kind = 'cardPayment' AND status = 'posted' \
+         AND (provider_transaction_id = $1 OR provider_hold_id = $2) \
+         ORDER BY provider_transaction_id = $1 DESC NULLS LAST LIMIT 1",
+    )
+    .bind(reference)
+    .bind(hold)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The expense a refund gives money back for, if it is one and we could tell.
+pub async fn refund_of<'e>(db: impl PgExecutor<'e>, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    let found: Option<Option<Uuid>> = sqlx::query_scalar("SELECT refund_of FROM transactions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(found.flatten())
 }
 
 /// A pending card payment settles: posted, at the settled amount.

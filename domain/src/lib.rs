@@ -10,6 +10,8 @@
 //!   construction.
 //! - [`membership`]: roles and what each may do, referral codes, ktti fields.
 //! - [`money`]: [`Money`], a two-decimal amount; the only way money enters or leaves.
+//! - [`split`]: dividing an amount between members to the cent (largest remainder,
+//!   rotating tie-break), refunds pro rata, receipts' line items.
 //! - [`secret`]: opaque tokens for clients, stored only as hashes.
 //! - [`user`]: registration and profile input rules (email, names, phone, age, password).
 //! - [`validation`]: the field-error type every rule reports with.
@@ -23,6 +25,7 @@ pub mod lifecycle;
 pub mod membership;
 pub mod money;
 pub mod secret;
+pub mod split;
 pub mod user;
 pub mod validation;
 

@@ -287,6 +287,32 @@ states! {
     }
 }
 
+states! {
+    /// How a transaction's amount is divided between members (DOMAIN.md, splits).
+    SplitMode {
+        /// Everyone listed pays the same, to the cent.
+        Equal = "equal",
+        /// In proportion to weights (`"1"`, `"2.5"`); the default split is this.
+        Shares = "shares",
+        /// Percentages summing to exactly 100.
+        Percentages = "percentages",
+        /// Amounts summing to exactly the transaction's.
+        Exact = "exact",
+        /// From a receipt's line items, with tax and rounding spread in proportion.
+        LineItems = "lineItems",
+    }
+}
+
+states! {
+    /// Who made a split: the money flow when it booked the transaction (the
+    /// default proportions, or a refund reversing its expense), or a person.
+    SplitOrigin {
+        Default = "default",
+        Refund = "refund",
+        Manual = "manual",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +338,8 @@ mod tests {
         check(ActionKind::ALL);
         check(ActionStatus::ALL);
         check(InvitationStatus::ALL);
+        check(SplitMode::ALL);
+        check(SplitOrigin::ALL);
         let err = "open".parse::<KttiStatus>().unwrap_err();
         assert_eq!(err.to_string(), "\"open\" is not a KttiStatus");
     }

@@ -137,6 +137,31 @@ pub fn may_assign_deposit(actor: Role, to_self: bool, already_assigned: bool) ->
     }
 }
 
+/// Change a transaction's split: owners and admins any; a member only one they
+/// are in (so a member cannot shift costs between two other members).
+pub fn may_change_split(actor: Role, in_split: bool) -> Result<(), Denied> {
+    if actor.manages() || in_split {
+        Ok(())
+    } else {
+        denied(
+            "role_forbidden",
+            "Members may change only the splits of expenses they are part of.",
+        )
+    }
+}
+
+/// Edit the ktti's default split proportions.
+pub fn may_edit_proportions(actor: Role) -> Result<(), Denied> {
+    if actor.manages() {
+        Ok(())
+    } else {
+        denied(
+            "role_forbidden",
+            "Only the ktti's owner or an admin may change the default split.",
+        )
+    }
+}
+
 /// Whether assigning a deposit also remembers its sender account for the
 /// assignee, given who the account is remembered for now. A member's claim never
 /// takes an account remembered for someone else (their later transfers would be
@@ -232,6 +257,20 @@ pub fn must_be_verified(kyc: KycStatus) -> Result<(), NotNow> {
             "kyc_required",
             "Verify your identity first: members hold a card on the ktti's bank account.",
         )
+    }
+}
+
+/// A member who spent more than they paid in settles up before leaving an
+/// active ktti: leaving would hand their debt to everyone else. (While the ktti
+/// closes, the disbursement plan lists what they owe instead.)
+pub fn must_not_owe(net: Money, status: KttiStatus) -> Result<(), NotNow> {
+    if net < Money::ZERO && status == KttiStatus::Active {
+        not_now(
+            "negative_balance",
+            "You have spent more than you paid in: pay the difference in before leaving.",
+        )
+    } else {
+        Ok(())
     }
 }
 
@@ -418,6 +457,30 @@ mod tests {
         assert!(may_edit(Owner).is_ok());
         assert!(may_edit(Admin).is_ok());
         assert!(may_edit(Member).is_err());
+    }
+
+    #[test]
+    fn change_splits_and_default_proportions() {
+        for in_split in [false, true] {
+            assert!(may_change_split(Owner, in_split).is_ok());
+            assert!(may_change_split(Admin, in_split).is_ok());
+        }
+        assert!(may_change_split(Member, true).is_ok(), "an expense they are in");
+        assert_eq!(may_change_split(Member, false).unwrap_err().code, "role_forbidden");
+        assert!(may_edit_proportions(Owner).is_ok());
+        assert!(may_edit_proportions(Admin).is_ok());
+        assert_eq!(may_edit_proportions(Member).unwrap_err().code, "role_forbidden");
+    }
+
+    #[test]
+    fn leave_owing_money() {
+        let owing = Money::from_cents(-1);
+        assert_eq!(
+            must_not_owe(owing, KttiStatus::Active).unwrap_err().code,
+            "negative_balance"
+        );
+        assert!(must_not_owe(Money::ZERO, KttiStatus::Active).is_ok());
+        assert!(must_not_owe(owing, KttiStatus::Closing).is_ok());
     }
 
     #[test]

@@ -3,61 +3,12 @@
 //! the deposit reference, an unambiguous name), otherwise unassigned with an
 //! action item, and assigned later by an admin or claimed by the member.
 
-use crate::common::group::{Person, actions, decide, group, join, person, person_named};
-use crate::common::pot::sandbox_raw;
+use crate::common::group::{
+    Person, Sender, actions, banking, decide, deposit, group, join, pay_in, person, person_named,
+};
 use crate::common::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-struct Sender<'a> {
-    name: &'a str,
-    bsb: &'a str,
-    account: &'a str,
-    reference: &'a str,
-}
-
-async fn pay_in(app: &TestApp, banking: &Value, amount: &str, key: &str, s: &Sender<'_>) {
-    let raw = format!(
-        r#"{{"amount": {amount}, "description": "transfer", "idempotencyKey": "{key}", "receiverAccountNumber": "{}", "receiverBsb": "{}", "receiverName": "Group", "reference": "{}", "senderAccountNumber": "{}", "senderBsb": "{}", "senderName": "{}"}}"#,
-        banking["accountNumber"].as_str().unwrap(),
-        banking["bsb"].as_str().unwrap(),
-        s.reference,
-        s.account,
-        s.bsb,
-        s.name
-    );
-    let r = sandbox_raw(app, "/v0/utils/generate-npp-inbound", raw).await;
-    assert_eq!(r.status(), 200);
-}
-
-/// The deposit with this amount, once it has landed.
-async fn deposit(app: &TestApp, token: &str, ktti: &str, amount: &str) -> Value {
-    app.eventually(&format!("the deposit of {amount}"), || async {
-        let page: Value = app
-            .get_auth(
-                &format!("/api/v2/ktties/{ktti}/transactions?type=deposit&pageSize=100"),
-                token,
-            )
-            .await
-            .json()
-            .await
-            .ok()?;
-        page["items"]
-            .as_array()?
-            .iter()
-            .find(|t| t["amount"] == amount)
-            .cloned()
-    })
-    .await
-}
-
-async fn banking(app: &TestApp, p: &Person, ktti: &str) -> Value {
-    app.get_auth(&format!("/api/v2/ktties/{ktti}/banking"), &p.token)
-        .await
-        .json()
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn deposits_are_attributed_in_order_or_left_for_an_admin() {

@@ -30,3 +30,4 @@ mod races;
 mod retention;
 mod schema_fuzz;
 mod social;
+mod splits;

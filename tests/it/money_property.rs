@@ -4,7 +4,8 @@
 //! back so settlements overtake their holds, run through the sandbox provider:
 //! once every webhook is delivered and applied, our balances equal the
 //! provider's, to the cent, no event disagreed with ours on the way, and the
-//! journal balances.
+//! journal balances; every expense, refund and fee is split and the owner's
+//! member totals add up to the pot.
 
 use crate::common::TestApp;
 use crate::common::pot::{pot, sandbox_raw};
@@ -180,6 +181,12 @@ async fn run_sequence(seed: u64, operations: usize) {
         ours["availableBalance"].as_str().unwrap(),
         view["available"].to_string(),
         "seed {seed}: available"
+    );
+    // Every expense, refund and fee was split; the owner's totals equal the pot.
+    let t = crate::common::totals::totals(&app, &p.token, id).await;
+    assert_eq!(
+        t["members"][0]["net"], t["totalBalance"],
+        "seed {seed}: a personal ktti is its owner's"
     );
     let mut conn = app.pool.acquire().await.unwrap();
     let report = kttipay_db::ledger::verify(&mut conn).await.unwrap();

@@ -155,7 +155,9 @@ impl MembershipApi {
 
     /// Leave a ktti
     ///
-    /// An owner hands ownership over first (403 `owner_cannot_leave`).
+    /// An owner hands ownership over first (403 `owner_cannot_leave`); a member who
+    /// spent more than they paid in settles up first while the ktti is active (409
+    /// `negative_balance`).
     #[oai(path = "/api/v2/ktties/:kttiId/leave", method = "post", operation_id = "leaveKtti")]
     async fn leave(
         &self,
@@ -167,6 +169,9 @@ impl MembershipApi {
         group_only(&k)?;
         rules::may_leave(k.caller_role()).map_err(ApiError::denied)?;
         let mut tx = state.pool.begin().await?;
+        let status = kttipay_db::ktties::share_status(&mut tx, KttiId(k.id)).await?;
+        let net = kttipay_db::splits::net_of(&mut tx, KttiId(k.id), auth.0.user_id).await?;
+        rules::must_not_owe(net, status).map_err(ApiError::not_now)?;
         membership::depart(&mut tx, KttiId(k.id), auth.0.user_id, MembershipStatus::Left).await?;
         tx.commit().await?;
         Ok(Done::NoContent)

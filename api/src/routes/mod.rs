@@ -14,6 +14,7 @@ pub mod kyc;
 pub mod members;
 pub mod provider;
 pub mod settings;
+pub mod splits;
 pub mod transactions;
 pub mod users;
 

@@ -236,6 +236,9 @@ pub struct AdditionalInfo {
     pub updated_at: Option<DateTime<Utc>>,
     /// Deposits: every time it was given an assignee, oldest first.
     pub assignments: Vec<AssignmentView>,
+    /// Who bears it (expenses, refunds, fees); the split route has its history.
+    #[oai(nullable)]
+    pub split: Option<crate::routes::splits::SplitSnapshot>,
 }
 
 /// One (re)assignment of a deposit.
@@ -289,6 +292,7 @@ async fn additional_info(state: &AppState, user: UserId, id: Uuid) -> Result<Add
         .ok_or_else(|| ApiError::not_found("transaction_not_found", "No such transaction."))?;
     let note = kttipay_db::notes::find(&state.pool, id).await?.unwrap_or_default();
     let assignments = kttipay_db::assignments::history(&state.pool, id).await?;
+    let split = crate::routes::splits::summary(&state.pool, id).await?;
     Ok(AdditionalInfo {
         transaction: row.into(),
         note: note.note,
@@ -297,6 +301,7 @@ async fn additional_info(state: &AppState, user: UserId, id: Uuid) -> Result<Add
         receipt_status: "none".into(),
         updated_at: note.updated_at,
         assignments: assignments.into_iter().map(Into::into).collect(),
+        split,
     })
 }
 

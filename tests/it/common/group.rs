@@ -1,6 +1,7 @@
 //! Group ktti helpers: verified people, a group set up at the bank, and the
 //! routes the membership tests call again and again.
 
+use super::pot::sandbox_raw;
 use super::{TestApp, Tokens};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -94,4 +95,56 @@ pub async fn card(app: &TestApp, who: &Person, ktti: &str) -> Value {
         r.json::<Value>().await.ok()
     })
     .await
+}
+
+/// Who a bank transfer into a ktti comes from.
+pub struct Sender<'a> {
+    pub name: &'a str,
+    pub bsb: &'a str,
+    pub account: &'a str,
+    pub reference: &'a str,
+}
+
+/// A bank transfer into a ktti through the sandbox's NPP mock.
+pub async fn pay_in(app: &TestApp, banking: &Value, amount: &str, key: &str, s: &Sender<'_>) {
+    let raw = format!(
+        r#"{{"amount": {amount}, "description": "transfer", "idempotencyKey": "{key}", "receiverAccountNumber": "{}", "receiverBsb": "{}", "receiverName": "Group", "reference": "{}", "senderAccountNumber": "{}", "senderBsb": "{}", "senderName": "{}"}}"#,
+        banking["accountNumber"].as_str().unwrap(),
+        banking["bsb"].as_str().unwrap(),
+        s.reference,
+        s.account,
+        s.bsb,
+        s.name
+    );
+    let r = sandbox_raw(app, "/v0/utils/generate-npp-inbound", raw).await;
+    assert_eq!(r.status(), 200);
+}
+
+/// The deposit with this amount, once it has landed.
+pub async fn deposit(app: &TestApp, token: &str, ktti: &str, amount: &str) -> Value {
+    app.eventually(&format!("the deposit of {amount}"), || async {
+        let page: Value = app
+            .get_auth(
+                &format!("/api/v2/ktties/{ktti}/transactions?type=deposit&pageSize=100"),
+                token,
+            )
+            .await
+            .json()
+            .await
+            .ok()?;
+        page["items"]
+            .as_array()?
+            .iter()
+            .find(|t| t["amount"] == amount)
+            .cloned()
+    })
+    .await
+}
+
+pub async fn banking(app: &TestApp, p: &Person, ktti: &str) -> Value {
+    app.get_auth(&format!("/api/v2/ktties/{ktti}/banking"), &p.token)
+        .await
+        .json()
+        .await
+        .unwrap()
 }

@@ -10,6 +10,7 @@ pub mod pot;
 pub mod redis_server;
 pub mod seed;
 pub mod smtp;
+pub mod totals;
 
 use kttipay::{Config, Roles, Running, prepare_database, start};
 
@@ -66,6 +67,14 @@ impl TestApp {
         customise: impl FnOnce(&mut HashMap<String, String>),
         roles: fn(&Config) -> Roles,
     ) -> TestApp {
+        // `KTTIPAY_TEST_LOG=debug cargo test ... -- --nocapture` shows the app's
+        // logs (an internal error's cause never reaches a response).
+        if let Ok(filter) = std::env::var("KTTIPAY_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let id = uuid::Uuid::new_v4().simple().to_string();
         let db_name = format!("kttipay_test_{id}");
         let smtp = SmtpCatcher::start().await;

@@ -19,7 +19,7 @@ use kttipay_db::ledger::{self, EntryMeta, PostError};
 use kttipay_db::mismatches::{self, BankBalances};
 use kttipay_db::transactions::{self as txns, NewTransaction};
 use kttipay_db::{PgConnection, PgPool};
-use kttipay_db::{jobs, members, provider_events};
+use kttipay_db::{jobs, members, provider_events, splits};
 use kttipay_domain::Money;
 use kttipay_domain::attribution::{Credit, Reason, attribute};
 use kttipay_domain::ids::{KttiId, ProviderEventId, UserId};
@@ -209,20 +209,24 @@ async fn alert_if_negative(conn: &mut PgConnection, ktti: KttiId, owner: UserId)
     Ok(())
 }
 
-/// Records a posted transaction and, the first time only, books its entry under
-/// the provider transaction id as the cause.
-async fn record_posted(
+/// As [`record_posted_id`], for money the members bear: the new transaction is split
+/// by the ktti's default proportions in the same database transaction.
+async fn record_expense(
     conn: &mut PgConnection,
     c: &Ctx<'_>,
     txn: NewTransaction<'_>,
     entry_kind: &str,
     entry: Result<JournalEntry, LedgerError>,
 ) -> Result<Applied, JobError> {
-    record_posted_id(conn, c, txn, entry_kind, entry).await?;
+    if let Some(id) = record_posted_id(conn, c, txn, entry_kind, entry).await? {
+        splits::split_by_default(conn, c.ktti, id, c.amount).await?;
+    }
     Ok(("applied", None))
 }
 
-/// As [`record_posted`]; the new transaction's id, or `None` for a replay.
+/// Records a posted transaction and, the first time only, books its entry under
+/// the provider transaction id as the cause. The new transaction's id, or `None`
+/// for a replay.
 async fn record_posted_id(
     conn: &mut PgConnection,
     c: &Ctx<'_>,
@@ -420,7 +424,7 @@ async fn settle(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
     };
     let Some(hold) = c.event.hold_hay_id.as_deref() else {
         // Settled with no authorisation first (offline payments).
-        return record_posted(conn, c, spend(), "spend", JournalEntry::spend(c.ktti, c.amount)).await;
+        return record_expense(conn, c, spend(), "spend", JournalEntry::spend(c.ktti, c.amount)).await;
     };
     lock_hold(conn, hold).await?;
     if txns::by_provider_transaction_id(&mut *conn, id).await?.is_some() {
@@ -442,23 +446,34 @@ async fn settle(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
             // A second clearing of a hold already settled (a split shipment, a
             // re-presentment): the bank took the money again, so it is a payment of
             // its own, booked as reported.
-            record_posted(conn, c, spend(), "spend", JournalEntry::spend(c.ktti, c.amount)).await?;
+            record_expense(conn, c, spend(), "spend", JournalEntry::spend(c.ktti, c.amount)).await?;
             return Ok(("applied", Some(format!("a further clearing of hold {hold}"))));
         }
     };
     book(conn, c.ktti, entry.0, &format!("shaype:txn:{id}"), entry.1).await?;
     txns::post_settlement(conn, pending.id, c.amount, id).await?;
+    // The expense exists from this moment, split by default at once.
+    splits::split_by_default(conn, c.ktti, pending.id, c.amount).await?;
     Ok(("applied", None))
 }
 
+/// A refund gives back money of a card payment: split pro rata to what each
+/// member's share of that payment has not had back yet. (A refund whose payment
+/// we cannot tell is split by the default proportions.)
 async fn refund(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
+    let reference = c.event.reference.as_deref();
+    let expense = txns::refunded_payment(conn, reference, c.event.hold_hay_id.as_deref()).await?;
     let txn = NewTransaction {
         description: c.event.merchant_name.as_deref().or(c.event.description.as_deref()),
         merchant_name: c.event.merchant_name.as_deref(),
-        reference: c.event.reference.as_deref(),
+        reference,
+        refund_of: expense,
         ..NewTransaction::new(TransactionKind::Refund, TransactionStatus::Posted)
     };
-    record_posted(conn, c, txn, "refund", JournalEntry::refund(c.ktti, c.amount)).await
+    if let Some(id) = record_posted_id(conn, c, txn, "refund", JournalEntry::refund(c.ktti, c.amount)).await? {
+        splits::split_refund(conn, c.ktti, id, expense, c.amount).await?;
+    }
+    Ok(("applied", None))
 }
 
 async fn fee(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
@@ -466,7 +481,7 @@ async fn fee(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> 
         description: c.event.description.as_deref(),
         ..NewTransaction::new(TransactionKind::Fee, TransactionStatus::Posted)
     };
-    record_posted(conn, c, txn, "fee", JournalEntry::fee(c.ktti, c.amount)).await
+    record_expense(conn, c, txn, "fee", JournalEntry::fee(c.ktti, c.amount)).await
 }
 
 /// A transfer out the provider reports as done. (Payouts we start ourselves will
@@ -504,6 +519,10 @@ async fn transfer_out(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, J
             JournalEntry::transfer_out_completed(c.ktti, c.amount),
         )
         .await?;
+        // Money the bank sent out of the pot is borne like a fee.
+        if let Some(id) = inserted {
+            splits::split_by_default(conn, c.ktti, id, c.amount).await?;
+        }
     }
     Ok(("applied", None))
 }

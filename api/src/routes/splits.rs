@@ -1,0 +1,600 @@
+//! Who bears which part of a transaction: reading and changing splits (DOMAIN.md
+//! roles: owners and admins any, a member only expenses they are in), the ktti's
+//! default proportions, and each member's totals. Splits themselves are made by
+//! the money flow as transactions are booked; here people look at them and
+//! change them, and every change is recorded.
+
+use crate::amount::Amount;
+use crate::auth::BearerAuth;
+use crate::error::ApiError;
+use crate::json::JsonBody;
+use crate::routes::Tag;
+use crate::routes::ktti_input::proportion;
+use crate::routes::ktties::visible;
+use crate::state::AppState;
+use crate::states;
+use chrono::{DateTime, Utc};
+use kttipay_db::splits::{self, ChangeRow, NewSplit, ShareRow, SplitRow};
+use kttipay_db::transactions::{self as txns, TransactionRow};
+use kttipay_db::{PgConnection, ktties, members};
+use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::lifecycle::{SplitMode, SplitOrigin, TransactionKind, TransactionStatus};
+use kttipay_domain::membership as rules;
+use kttipay_domain::split::{self, Asked, Rotation};
+use kttipay_domain::{FieldError, Money, Validation};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One member's part of a split.
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct ShareView {
+    pub user_id: Uuid,
+    /// What they were given: a weight (`shares`), a percentage, an amount
+    /// (`exact`, refunds), their items' total (`lineItems`); absent for `equal`.
+    #[oai(nullable)]
+    pub value: Option<String>,
+    pub amount: Amount,
+}
+
+/// A split as it was at one moment (in its history).
+#[derive(Debug, Clone, Object, Serialize, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct SplitSnapshot {
+    pub mode: states::SplitMode,
+    pub shares: Vec<ShareView>,
+}
+
+/// One change of a split.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SplitChangeView {
+    /// Who changed it; absent when the money flow made it.
+    #[oai(nullable)]
+    pub changed_by: Option<Uuid>,
+    pub origin: states::SplitOrigin,
+    pub changed_at: DateTime<Utc>,
+    /// Absent for the first split.
+    #[oai(nullable)]
+    pub before: Option<SplitSnapshot>,
+    pub after: SplitSnapshot,
+}
+
+/// A transaction's split. Deposits have none (their `assigneeId` says whose they
+/// are), nor do card payments until they settle.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SplitView {
+    pub transaction_id: Uuid,
+    pub ktti_id: Uuid,
+    #[oai(rename = "type")]
+    pub kind: states::TransactionKind,
+    pub status: states::TransactionStatus,
+    pub amount: Amount,
+    pub direction: states::Direction,
+    #[oai(nullable)]
+    pub mode: Option<states::SplitMode>,
+    #[oai(nullable)]
+    pub origin: Option<states::SplitOrigin>,
+    /// Send it back with a change: a change made meanwhile answers 409.
+    #[oai(nullable)]
+    pub version: Option<i32>,
+    pub shares: Vec<ShareView>,
+    /// Deposits: the member who paid it in.
+    #[oai(nullable)]
+    pub assignee_id: Option<Uuid>,
+    /// Refunds: the card payment they give money back for.
+    #[oai(nullable)]
+    pub refund_of: Option<Uuid>,
+    #[oai(nullable)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Every change, oldest first.
+    pub history: Vec<SplitChangeView>,
+}
+
+/// One member in a split change.
+#[derive(Debug, Object, Serialize, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct ShareInput {
+    pub user_id: Uuid,
+    /// `"1"` (a weight), `"50"` (percent) or `"10.00"` (an amount); absent for
+    /// `equal`.
+    #[oai(nullable, validator(max_length = 20))]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Object, Serialize, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct SplitUpdate {
+    pub mode: states::SplitMode,
+    #[oai(validator(max_items = 1000))]
+    pub shares: Vec<ShareInput>,
+    /// The version read; when given and no longer current, 409 and nothing changes.
+    #[oai(nullable, validator(minimum(value = "1")))]
+    pub version: Option<i32>,
+}
+
+/// A member's weight in the default split.
+#[derive(Debug, Object, Serialize, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct ProportionView {
+    pub user_id: Uuid,
+    /// The weight, e.g. `"1"` or `"2.5"`.
+    pub value: String,
+    /// The same as a share of 100, to two decimals (these sum to exactly 100).
+    pub percent: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SplitProportions {
+    pub ktti_id: Uuid,
+    pub proportions: Vec<ProportionView>,
+}
+
+#[derive(Debug, Object, Serialize, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct ProportionInput {
+    pub user_id: Uuid,
+    /// More than 0 and at most 10000, at most two decimals.
+    #[oai(validator(max_length = 20))]
+    pub value: String,
+}
+
+#[derive(Debug, Object, Serialize, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct ProportionsUpdate {
+    /// Members not listed keep their weight.
+    #[oai(validator(min_items = 1, max_items = 1000))]
+    pub proportions: Vec<ProportionInput>,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MemberTotal {
+    pub user_id: Uuid,
+    pub role: states::Role,
+    /// Members who left or were removed keep their row.
+    pub status: states::MembershipStatus,
+    /// Deposits assigned to them.
+    pub deposited: Amount,
+    /// Their shares of expenses and fees, net of refunds.
+    pub spent: Amount,
+    /// Payouts to them.
+    pub paid_out: Amount,
+    /// `deposited - spent - paidOut`.
+    pub net: Amount,
+}
+
+/// Per-member totals. Always `sum(net) + unassigned == totalBalance`.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MemberTotals {
+    pub ktti_id: Uuid,
+    pub members: Vec<MemberTotal>,
+    /// Posted deposits no member is assigned yet.
+    pub unassigned: Amount,
+    pub total_balance: Amount,
+    pub available_balance: Amount,
+}
+
+/// A stored amount; `NUMERIC(18,2)` always fits [`Money`].
+fn amount_of(d: rust_decimal::Decimal) -> Amount {
+    Money::new(d).expect("NUMERIC(18,2) fits Money").into()
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("transaction_not_found", "No such transaction.")
+}
+
+fn share_views(rows: Vec<ShareRow>) -> Vec<ShareView> {
+    rows.into_iter()
+        .map(|r| ShareView {
+            user_id: r.user_id,
+            value: r.value.map(|v| v.normalize().to_string()),
+            amount: amount_of(r.amount),
+        })
+        .collect()
+}
+
+fn change_view(c: ChangeRow) -> SplitChangeView {
+    let snapshot = |v: serde_json::Value| serde_json::from_value::<SplitSnapshot>(v).ok();
+    SplitChangeView {
+        changed_by: c.actor_id,
+        origin: c.origin.into(),
+        changed_at: c.created_at,
+        before: c.before.and_then(snapshot),
+        after: snapshot(c.after).unwrap_or(SplitSnapshot {
+            mode: states::SplitMode::Equal,
+            shares: Vec::new(),
+        }),
+    }
+}
+
+/// The split view of a transaction the caller may see.
+async fn view(conn: &mut PgConnection, t: TransactionRow) -> Result<SplitView, ApiError> {
+    let split: Option<SplitRow> = splits::find(&mut *conn, t.id).await?;
+    let (shares, history) = match &split {
+        Some(_) => (
+            share_views(splits::shares(&mut *conn, t.id).await?),
+            splits::history(&mut *conn, t.id)
+                .await?
+                .into_iter()
+                .map(change_view)
+                .collect(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let refund_of = txns::refund_of(&mut *conn, t.id).await?;
+    Ok(SplitView {
+        transaction_id: t.id,
+        ktti_id: t.ktti_id,
+        kind: t.kind.into(),
+        status: t.status.into(),
+        amount: amount_of(t.amount),
+        direction: t.direction.into(),
+        mode: split.as_ref().map(|s| s.mode.into()),
+        origin: split.as_ref().map(|s| s.origin.into()),
+        version: split.as_ref().map(|s| s.version),
+        shares,
+        assignee_id: t.assignee_id,
+        refund_of,
+        updated_at: split.as_ref().map(|s| s.updated_at),
+        history,
+    })
+}
+
+/// A transaction's split as it stands, for the transaction's additional info.
+pub async fn summary(pool: &kttipay_db::PgPool, id: Uuid) -> Result<Option<SplitSnapshot>, ApiError> {
+    let Some(split) = splits::find(pool, id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(SplitSnapshot {
+        mode: split.mode.into(),
+        shares: share_views(splits::shares(pool, id).await?),
+    }))
+}
+
+async fn get_split(state: &AppState, user: UserId, id: Uuid) -> Result<SplitView, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let t = txns::find_for_member(&mut *conn, user, id)
+        .await?
+        .ok_or_else(not_found)?;
+    view(&mut conn, t).await
+}
+
+/// Whether the transaction's split may change at all, whoever asks.
+fn splittable(t: &TransactionRow) -> Result<(), ApiError> {
+    match t.kind {
+        TransactionKind::Deposit => Err(ApiError::invalid(vec![FieldError::new(
+            "transactionId",
+            "is a deposit: deposits have no split; assign it to the member who paid it in",
+        )])),
+        TransactionKind::Payout => Err(ApiError::invalid(vec![FieldError::new(
+            "transactionId",
+            "is a payout: it is paid to one member and cannot be split",
+        )])),
+        _ if t.status != TransactionStatus::Posted => Err(ApiError::conflict(
+            "not_settled",
+            "This payment has not settled; its split is made when it does.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Changes transaction `id`'s split as `actor` asked (the shares already
+/// computed by `compute` from the ktti's active members), under the split's lock.
+pub async fn change_split<F>(
+    state: &AppState,
+    actor: UserId,
+    id: Uuid,
+    version: Option<i32>,
+    compute: F,
+) -> Result<SplitView, ApiError>
+where
+    F: FnOnce(Money, &[UserId], Rotation) -> Result<(SplitMode, Vec<split::Share>), Vec<FieldError>>,
+{
+    let mut tx = state.pool.begin().await?;
+    let t = txns::find_for_member(&mut *tx, actor, id)
+        .await?
+        .ok_or_else(not_found)?;
+    let ktti = KttiId(t.ktti_id);
+    let status = ktties::share_status(&mut tx, ktti).await?;
+    rules::must_be_writable(status).map_err(ApiError::not_now)?;
+    splittable(&t)?;
+    let current = splits::lock(&mut tx, id).await?;
+    let me = members::lock(&mut tx, ktti, actor).await?.ok_or_else(not_found)?;
+    let in_it = splits::shares(&mut *tx, id).await?.iter().any(|s| s.user_id == actor.0);
+    rules::may_change_split(me.role, in_it).map_err(ApiError::denied)?;
+    if let (Some(asked), Some(cur)) = (version, &current)
+        && asked != cur.version
+    {
+        return Err(ApiError::conflict(
+            "split_changed",
+            format!(
+                "The split changed since version {asked} (it is at version {}); read it again.",
+                cur.version
+            ),
+        ));
+    }
+    let eligible: Vec<UserId> = splits::default_weights(&mut *tx, ktti)
+        .await?
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    let amount = Money::new(t.amount).map_err(ApiError::internal)?;
+    let (mode, shares) = compute(amount, &eligible, Rotation::of(id)).map_err(ApiError::invalid)?;
+    let new = NewSplit {
+        transaction: id,
+        ktti,
+        mode,
+        origin: SplitOrigin::Manual,
+        actor: Some(actor),
+        shares: &shares,
+    };
+    splits::write(&mut tx, &new).await?;
+    let v = view(&mut tx, t).await?;
+    tx.commit().await?;
+    Ok(v)
+}
+
+/// The values of a v2 split request, parsed; every bad one named.
+fn asked(shares: &[ShareInput]) -> Result<Vec<Asked>, Vec<FieldError>> {
+    let mut v = Validation::new();
+    let asked: Vec<Option<Asked>> = shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let value = match &s.value {
+                Some(raw) => Some(v.check(&format!("shares[{i}].value"), split::parse_value(raw))?),
+                None => None,
+            };
+            Some(Asked {
+                user: UserId(s.user_id),
+                value,
+            })
+        })
+        .collect();
+    v.finish()?;
+    Ok(asked.into_iter().flatten().collect())
+}
+
+/// Percentages of 100 for the weights, to the cent, summing to exactly 100.
+fn percents(weights: &[(UserId, rust_decimal::Decimal)]) -> Vec<String> {
+    let hundred = Money::from_cents(10_000);
+    let shares = split::by_weights(hundred, weights, Rotation(0)).unwrap_or_default();
+    weights
+        .iter()
+        .map(|(u, _)| {
+            shares
+                .iter()
+                .find(|s| s.user == *u)
+                .map_or_else(|| "0.00".into(), |s| s.amount.to_string())
+        })
+        .collect()
+}
+
+async fn proportions_of(conn: &mut PgConnection, ktti: KttiId) -> Result<SplitProportions, ApiError> {
+    let weights = splits::default_weights(&mut *conn, ktti).await?;
+    let percents = percents(&weights);
+    Ok(SplitProportions {
+        ktti_id: ktti.0,
+        proportions: weights
+            .iter()
+            .zip(percents)
+            .map(|((u, w), percent)| ProportionView {
+                user_id: u.0,
+                value: w.normalize().to_string(),
+                percent,
+            })
+            .collect(),
+    })
+}
+
+pub struct SplitsApi;
+
+#[OpenApi(tag = "Tag::Transactions")]
+impl SplitsApi {
+    /// Split details of a transaction
+    ///
+    /// Who bears which part, the split's version and its history. Deposits and
+    /// unsettled card payments have no split (`mode` absent).
+    #[oai(
+        path = "/api/v2/transactions/:transactionId/split",
+        method = "get",
+        operation_id = "getSplit"
+    )]
+    async fn get_v2(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "transactionId")] id: Path<Uuid>,
+    ) -> Result<Json<SplitView>, ApiError> {
+        Ok(Json(get_split(&state, auth.0.user_id, id.0).await?))
+    }
+
+    /// Split details of any transaction (expenses, refunds, fees and deposits)
+    ///
+    /// As v2; deposits show their `assigneeId`.
+    #[oai(
+        path = "/api/v3/transactions/:transactionId/split",
+        method = "get",
+        operation_id = "getSplitV3"
+    )]
+    async fn get_v3(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "transactionId")] id: Path<Uuid>,
+    ) -> Result<Json<SplitView>, ApiError> {
+        Ok(Json(get_split(&state, auth.0.user_id, id.0).await?))
+    }
+
+    /// Update the split of an expense, refund or fee
+    ///
+    /// Modes `equal` (no values), `shares` (weights), `percentages` (summing to
+    /// 100) and `exact` (amounts summing to the transaction's), over any active
+    /// members. Owners and admins change any split; a member only one they are
+    /// in (403 `role_forbidden`). Send the `version` you read: if the split
+    /// changed meanwhile, 409 `split_changed` and nothing changes. A deposit or
+    /// a payout: 422 naming `transactionId`. An unsettled payment: 409.
+    #[oai(
+        path = "/api/v2/transactions/:transactionId/split",
+        method = "put",
+        operation_id = "updateSplit"
+    )]
+    async fn put_v2(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "transactionId")] id: Path<Uuid>,
+        body: JsonBody<SplitUpdate>,
+    ) -> Result<Json<SplitView>, ApiError> {
+        let b = body.0;
+        let mode: SplitMode = b.mode.into();
+        let shares = b.shares;
+        let view = change_split(
+            &state,
+            auth.0.user_id,
+            id.0,
+            b.version,
+            move |amount, eligible, rotation| {
+                let asked = asked(&shares)?;
+                let split = split::split(amount, mode, &asked, eligible, rotation)?;
+                Ok((mode, split))
+            },
+        )
+        .await?;
+        Ok(Json(view))
+    }
+
+    /// The ktti's default split proportions
+    ///
+    /// Every active member's weight; card spends, fees and bank transfers out
+    /// are split by these as they are booked.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/split-proportions",
+        method = "get",
+        operation_id = "getSplitProportions"
+    )]
+    async fn get_proportions(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+    ) -> Result<Json<SplitProportions>, ApiError> {
+        let k = visible(&state, auth.0.user_id, id.0).await?;
+        let mut conn = state.pool.acquire().await?;
+        Ok(Json(proportions_of(&mut conn, KttiId(k.id)).await?))
+    }
+
+    /// Update the default split proportions
+    ///
+    /// Owner or admin. Members not listed keep their weight; a new member starts
+    /// at the average weight; those who leave drop out and the rest share in
+    /// proportion. Applies to transactions booked from now on.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/split-proportions",
+        method = "put",
+        operation_id = "updateSplitProportions"
+    )]
+    async fn put_proportions(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+        body: JsonBody<ProportionsUpdate>,
+    ) -> Result<Json<SplitProportions>, ApiError> {
+        let k = visible(&state, auth.0.user_id, id.0).await?;
+        let ktti = KttiId(k.id);
+        rules::may_edit_proportions(k.caller_role()).map_err(ApiError::denied)?;
+        let mut tx = state.pool.begin().await?;
+        let status = ktties::share_status(&mut tx, ktti).await?;
+        rules::must_be_writable(status).map_err(ApiError::not_now)?;
+        let active: Vec<UserId> = splits::default_weights(&mut *tx, ktti)
+            .await?
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect();
+        let mut v = Validation::new();
+        let mut seen: Vec<Uuid> = Vec::new();
+        let mut changes = Vec::new();
+        for (i, p) in body.0.proportions.iter().enumerate() {
+            let value = v.check(&format!("proportions[{i}].value"), proportion(&p.value));
+            let who = if seen.contains(&p.user_id) {
+                Err("appears twice".to_string())
+            } else if !active.contains(&UserId(p.user_id)) {
+                Err("is not an active member of this ktti".to_string())
+            } else {
+                Ok(UserId(p.user_id))
+            };
+            seen.push(p.user_id);
+            if let (Some(who), Some(value)) = (v.check(&format!("proportions[{i}].userId"), who), value) {
+                changes.push((who, value));
+            }
+        }
+        v.finish().map_err(ApiError::invalid)?;
+        for (who, value) in changes {
+            members::set_split_proportion(&mut tx, ktti, who, value).await?;
+        }
+        let out = proportions_of(&mut tx, ktti).await?;
+        tx.commit().await?;
+        Ok(Json(out))
+    }
+
+    /// Each member's totals
+    ///
+    /// Per member (former members included): `deposited`, `spent` (shares of
+    /// expenses and fees net of refunds), `paidOut` and `net`; plus the ktti's
+    /// unassigned deposits and balances. `sum(net) + unassigned == totalBalance`.
+    #[oai(
+        path = "/api/v2/ktties/:kttiId/member-totals",
+        method = "get",
+        operation_id = "getMemberTotals"
+    )]
+    async fn member_totals(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "kttiId")] id: Path<Uuid>,
+    ) -> Result<Json<MemberTotals>, ApiError> {
+        let k = visible(&state, auth.0.user_id, id.0).await?;
+        let ktti = KttiId(k.id);
+        // One snapshot: the totals, unassigned and balances of the same moment.
+        let mut tx = state.pool.begin().await?;
+        kttipay_db::set_repeatable_read(&mut tx).await?;
+        let rows = splits::member_totals(&mut *tx, ktti).await?;
+        let unassigned = splits::unassigned(&mut *tx, ktti).await?;
+        let balances = kttipay_db::ledger::balances(&mut *tx, ktti).await?.unwrap_or_default();
+        tx.commit().await?;
+        Ok(Json(MemberTotals {
+            ktti_id: k.id,
+            members: rows
+                .into_iter()
+                .map(|r| MemberTotal {
+                    user_id: r.user_id,
+                    role: r.role.into(),
+                    status: r.status.into(),
+                    deposited: amount_of(r.deposited),
+                    spent: amount_of(r.spent),
+                    paid_out: amount_of(r.paid_out),
+                    net: amount_of(r.deposited - r.spent - r.paid_out),
+                })
+                .collect(),
+            unassigned: amount_of(unassigned),
+            total_balance: balances.total().into(),
+            available_balance: balances.available.into(),
+        }))
+    }
+}

@@ -85,6 +85,10 @@ pub struct Config {
     pub sms_gateway_url: Option<String>,
     pub sms_gateway_token: String,
     pub metrics_token: Option<String>,
+    /// Where the service keeps its files; uploads go under it by default.
+    pub data_dir: String,
+    /// Object storage for uploads: `file:///absolute/folder`.
+    pub storage_url: String,
     pub app: kttipay_api::state::AppSettings,
 }
 
@@ -113,6 +117,7 @@ impl fmt::Debug for Config {
             .field("sms_gateway_token", &"***")
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("queue_prefix", &self.queue_prefix)
+            .field("storage_url", &redact_url(&self.storage_url))
             .finish_non_exhaustive()
     }
 }
@@ -228,6 +233,16 @@ impl Config {
             "host:port, e.g. 0.0.0.0:8080",
         );
         let public_url = r.url("KTTIPAY_PUBLIC_URL", &format!("http://{http_addr}"), &["http", "https"]);
+        // Absolute, so file:// URLs built from it mean the same from any directory.
+        let data_dir = {
+            let raw = std::path::PathBuf::from(r.string("KTTIPAY_DATA_DIR", "data"));
+            let absolute = if raw.is_absolute() {
+                raw
+            } else {
+                std::env::current_dir().unwrap_or_default().join(raw)
+            };
+            absolute.to_string_lossy().trim_end_matches('/').to_string()
+        };
         let (jwt_secret, jwt_secret_is_default) = match r.optional("KTTIPAY_JWT_SECRET") {
             Some(s) => (s, false),
             None if production => {
@@ -461,6 +476,15 @@ impl Config {
             sms_gateway_url: r.optional("SMS_GATEWAY_URL"),
             sms_gateway_token: r.string("SMS_GATEWAY_TOKEN", ""),
             metrics_token: r.optional("KTTIPAY_METRICS_TOKEN"),
+            storage_url: {
+                let url = r.url("STORAGE_URL", &format!("file://{data_dir}/objects"), &["file"]);
+                if !url.starts_with("file:///") {
+                    r.errors
+                        .push("STORAGE_URL: must name an absolute folder, file:///var/lib/kttipay/objects".into());
+                }
+                url
+            },
+            data_dir,
             app: kttipay_api::state::AppSettings {
                 min_app_version_ios: r.string("KTTIPAY_MIN_APP_VERSION_IOS", "1.0.0"),
                 min_app_version_android: r.string("KTTIPAY_MIN_APP_VERSION_ANDROID", "1.0.0"),
@@ -533,6 +557,7 @@ impl Config {
             queue_prefix: self.queue_prefix.clone(),
             shaype_webhook_secret: self.shaype_webhook_secret.clone(),
             metrics_token: self.metrics_token.clone(),
+            storage_url: self.storage_url.clone(),
             app: self.app.clone(),
         }
     }

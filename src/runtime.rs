@@ -228,6 +228,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
                 }
             },
             public_url: config.public_url.clone(),
+            storage: kttipay_providers::storage::Storage::from_url(&config.storage_url)?,
         };
         let workers = WorkerPoolConfig {
             queues: roles.worker_queues.clone(),

@@ -50,6 +50,7 @@ use routes::{
     kyc::KycApi,
     members::MembershipApi,
     provider::{ProviderApi, ProviderMessagesApi},
+    receipts::ReceiptsApi,
     settings::SettingsApi,
     splits::SplitsApi,
     users::UserApi,
@@ -68,7 +69,7 @@ type Apis = (
         ActionsApi,
         BankingApi,
     ),
-    (TransactionsApi, DepositsApi, SplitsApi),
+    (TransactionsApi, DepositsApi, SplitsApi, ReceiptsApi),
     (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
 );
 
@@ -85,7 +86,7 @@ pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
                 ActionsApi,
                 BankingApi,
             ),
-            (TransactionsApi, DepositsApi, SplitsApi),
+            (TransactionsApi, DepositsApi, SplitsApi, ReceiptsApi),
             (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
         ),
         "KttiPay API",

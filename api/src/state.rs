@@ -38,12 +38,14 @@ pub struct ApiConfig {
     pub shaype_webhook_secret: String,
     /// Bearer token `/metrics` asks for; `None` leaves it open (development).
     pub metrics_token: Option<String>,
+    /// Where uploaded files go (`file:///...`).
+    pub storage_url: String,
     pub app: AppSettings,
 }
 kttipay_domain::debug_redacted!(ApiConfig {
     public_url, access_token_ttl_secs, refresh_token_ttl_days, login_attempts_per_minute_per_account,
     login_attempts_per_minute_per_ip, forwarded, argon2_memory_kib, argon2_iterations, google,
-    apple, queue_prefix, app
+    apple, queue_prefix, storage_url, app
 } secret { jwt_secret, shaype_webhook_secret, metrics_token });
 
 /// Whether `X-Forwarded-For` is trusted, and how many of our own proxies append
@@ -87,6 +89,7 @@ pub struct Inner {
     pub join_limiter: JoinLimiter,
     pub jwks: JwksCache,
     pub metrics: PrometheusHandle,
+    pub storage: kttipay_providers::storage::Storage,
 }
 
 impl std::ops::Deref for AppState {
@@ -112,6 +115,7 @@ impl AppState {
         )?;
         let jwks = JwksCache::new();
         let join_limiter = JoinLimiter::new(config.app.joins_per_hour)?;
+        let storage = kttipay_providers::storage::Storage::from_url(&config.storage_url).map_err(|e| e.to_string())?;
         Ok(AppState(Arc::new(Inner {
             pool,
             redis,
@@ -122,6 +126,7 @@ impl AppState {
             join_limiter,
             jwks,
             metrics,
+            storage,
         })))
     }
 }

@@ -13,6 +13,7 @@
 //! - [`kyc`]: KYC submissions and users' standing at the provider.
 //! - [`transactions`]: transactions as members see them, with offset and cursor paging.
 //! - [`notes`]: members' notes on transactions.
+//! - [`receipts`]: receipts, what OCR read from them, and their line items.
 //! - [`splits`]: who bears which part of each transaction, its history, and the
 //!   per-member totals the triggers keep from splits and deposits.
 //! - [`emails`]: which job sent which email (exactly-once sending).
@@ -41,6 +42,7 @@ pub mod mismatches;
 pub mod notes;
 pub mod provider_events;
 pub mod quotas;
+pub mod receipts;
 pub mod registrations;
 pub mod retention;
 pub mod sessions;

@@ -196,6 +196,18 @@ pub async fn split_by_default(
     transaction: Uuid,
     amount: Money,
 ) -> Result<bool, sqlx::Error> {
+    split_by_default_for(conn, ktti, transaction, amount, None).await
+}
+
+/// As [`split_by_default`], recording `actor` as who caused it (a person whose
+/// change, such as deleting a receipt, put the split back to the default).
+pub async fn split_by_default_for(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    transaction: Uuid,
+    amount: Money,
+    actor: Option<UserId>,
+) -> Result<bool, sqlx::Error> {
     let weights = default_weights(&mut *conn, ktti).await?;
     let Some(shares) = split::by_weights(amount, &weights, Rotation::of(transaction)) else {
         return Ok(false);
@@ -205,7 +217,7 @@ pub async fn split_by_default(
         ktti,
         mode: SplitMode::Shares,
         origin: SplitOrigin::Default,
-        actor: None,
+        actor,
         shares: &shares,
     };
     write(conn, &new).await?;

@@ -56,6 +56,10 @@ typed_id!(
     KttiId
 );
 typed_id!(
+    /// A transaction of a ktti (a deposit, a card payment, a refund, ...).
+    TransactionId
+);
+typed_id!(
     /// A banking-provider webhook as we stored it.
     ProviderEventId
 );

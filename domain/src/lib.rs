@@ -12,6 +12,8 @@
 //! - [`money`]: [`Money`], a two-decimal amount; the only way money enters or leaves.
 //! - [`split`]: dividing an amount between members to the cent (largest remainder,
 //!   rotating tie-break), refunds pro rata, receipts' line items.
+//! - [`receipt`]: what an uploaded file is, image sizes before decoding, and the
+//!   reader of receipts' OCR text (merchant, date, totals, line items).
 //! - [`secret`]: opaque tokens for clients, stored only as hashes.
 //! - [`user`]: registration and profile input rules (email, names, phone, age, password).
 //! - [`validation`]: the field-error type every rule reports with.
@@ -24,6 +26,7 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod membership;
 pub mod money;
+pub mod receipt;
 pub mod secret;
 pub mod split;
 pub mod user;

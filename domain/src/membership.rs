@@ -150,6 +150,18 @@ pub fn may_change_split(actor: Role, in_split: bool) -> Result<(), Denied> {
     }
 }
 
+/// Delete a receipt: whoever uploaded it, or the owner or an admin.
+pub fn may_delete_receipt(actor: Role, uploaded_it: bool) -> Result<(), Denied> {
+    if actor.manages() || uploaded_it {
+        Ok(())
+    } else {
+        denied(
+            "role_forbidden",
+            "Only whoever uploaded the receipt, the owner or an admin may delete it.",
+        )
+    }
+}
+
 /// Edit the ktti's default split proportions.
 pub fn may_edit_proportions(actor: Role) -> Result<(), Denied> {
     if actor.manages() {
@@ -470,6 +482,9 @@ mod tests {
         assert!(may_edit_proportions(Owner).is_ok());
         assert!(may_edit_proportions(Admin).is_ok());
         assert_eq!(may_edit_proportions(Member).unwrap_err().code, "role_forbidden");
+        assert!(may_delete_receipt(Member, true).is_ok());
+        assert!(may_delete_receipt(Admin, false).is_ok());
+        assert_eq!(may_delete_receipt(Member, false).unwrap_err().code, "role_forbidden");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! change ships as a new kind (`email.v2`) beside the old one until old rows drain.
 
 use crate::{Job, Queue, RetryPolicy};
-use kttipay_domain::ids::{CardId, InvitationId, KttiId, KycSubmissionId, ProviderEventId, UserId};
+use kttipay_domain::ids::{CardId, InvitationId, KttiId, KycSubmissionId, ProviderEventId, TransactionId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Which email to send. The worker renders it from current data at send time.
@@ -197,6 +197,36 @@ impl Job for SyncKttiCards {
     const RETRY: RetryPolicy = RetryPolicy::BANK_CALL;
 }
 
+/// Read a transaction's receipt by OCR. `generation` is the upload it was
+/// enqueued for: a job for a receipt replaced since then does nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadReceipt {
+    pub transaction_id: TransactionId,
+    pub generation: i32,
+}
+
+impl Job for ReadReceipt {
+    const KIND: &'static str = "receipt.read.v1";
+    const QUEUE: Queue = Queue::Media;
+    const RETRY: RetryPolicy = RetryPolicy::LOCAL_WORK;
+}
+
+/// Delete a stored file nothing refers to any more (a deleted or replaced
+/// receipt). Written with the change that dropped it, so the file goes only if
+/// the change committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteStoredObject {
+    pub key: String,
+}
+
+impl Job for DeleteStoredObject {
+    const KIND: &'static str = "storage.delete.v1";
+    const QUEUE: Queue = Queue::Default;
+    const RETRY: RetryPolicy = RetryPolicy::LOCAL_WORK;
+}
+
 /// Lists job types as `(KIND, QUEUE, RETRY)` rows, so adding a kind is one word.
 macro_rules! registry {
     ($($kind:ty),* $(,)?) => {
@@ -218,4 +248,6 @@ registry!(
     AddMemberAtBank,
     RemoveMemberAtBank,
     SyncKttiCards,
+    ReadReceipt,
+    DeleteStoredObject,
 );

@@ -22,17 +22,21 @@ pub enum Queue {
     Email,
     /// Calls to the banking provider and applying its webhooks.
     Banking,
+    /// Reading receipts (OCR): CPU-heavy and slow, so it never delays a payment
+    /// and can run on its own worker processes.
+    Media,
     /// Housekeeping and anything without a queue of its own.
     Default,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 3] = [Queue::Email, Queue::Banking, Queue::Default];
+    pub const ALL: [Queue; 4] = [Queue::Email, Queue::Banking, Queue::Media, Queue::Default];
 
     pub fn name(self) -> &'static str {
         match self {
             Queue::Email => "email",
             Queue::Banking => "banking",
+            Queue::Media => "media",
             Queue::Default => "default",
         }
     }

@@ -54,6 +54,14 @@ impl RetryPolicy {
         max_delay_ms: 30_000,
     };
 
+    /// Work done here (OCR, deleting stored files): a failure is ours (a tool
+    /// missing, storage down), so a few spaced attempts, then an operator.
+    pub const LOCAL_WORK: RetryPolicy = RetryPolicy {
+        max_attempts: 4,
+        base_delay_ms: 5_000,
+        max_delay_ms: 5 * 60 * 1_000,
+    };
+
     /// The no-op job that measures the pipeline and exercises the retry path in
     /// tests: retries within milliseconds.
     pub const PIPELINE_PROBE: RetryPolicy = RetryPolicy {

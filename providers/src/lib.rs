@@ -5,10 +5,12 @@
 //!   no SMTP server is configured ([`email::LogMailer`]).
 //! - [`shaype`]: the banking provider's wire format and webhook signatures.
 //! - [`sms`]: text messages through an HTTP SMS gateway, or to the log.
+//! - [`storage`]: uploaded files in object storage (local files).
 //!
-//! Push (FCM), OCR and object storage arrive with their features.
+//! Push (FCM) arrives with its feature.
 
 pub mod email;
 pub mod redact;
 pub mod shaype;
 pub mod sms;
+pub mod storage;

@@ -27,6 +27,7 @@ mod personal_ktti;
 mod provider_messages;
 mod quotas;
 mod races;
+mod receipts;
 mod retention;
 mod schema_fuzz;
 mod social;

@@ -3,96 +3,14 @@
 //! `sum(net) + unassigned == totalBalance`, the totals equal a recomputation from
 //! the transactions, and every split sums to its transaction.
 
-use crate::common::group::{Person, Sender, banking, card, deposit, group, join, pay_in, person, person_named};
+use crate::common::group::{Sender, deposit, join, pay_in, person};
 use crate::common::pot::sandbox_raw;
 use crate::common::totals::{dec, member, totals};
+use crate::common::trip::{booked, pays_in, spend, trip};
 use crate::common::{TestApp, error_fields, problem};
 use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-
-struct Trip {
-    pia: Person,
-    sam: Person,
-    kim: Person,
-    id: String,
-    bank: Value,
-    card_token: String,
-}
-
-/// Pia's group with Sam and Kim in it, and Pia's card on it.
-async fn trip(app: &TestApp) -> Trip {
-    let pia = person_named(app, "pia@example.com", "Pia", "Lee").await;
-    let sam = person_named(app, "sam@example.com", "Sam", "Tran").await;
-    let kim = person_named(app, "kim@example.com", "Kim", "Ng").await;
-    let k = group(app, &pia, json!({"name": "Trip"})).await;
-    let id = k["id"].as_str().unwrap().to_string();
-    for p in [&sam, &kim] {
-        assert_eq!(join(app, p, k["referralCode"].as_str().unwrap()).await.status(), 200);
-    }
-    let bank = banking(app, &pia, &id).await;
-    let card_token = card(app, &pia, &id).await["cardToken"].as_str().unwrap().to_string();
-    Trip {
-        pia,
-        sam,
-        kim,
-        id,
-        bank,
-        card_token,
-    }
-}
-
-/// `who` pays `amount` in with their own deposit reference.
-async fn pays_in(app: &TestApp, t: &Trip, who: &Person, amount: &str, key: &str) {
-    let reference = banking(app, who, &t.id).await["depositReference"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let from = Sender {
-        name: "SOMEONE",
-        bsb: "062000",
-        account: "99887766",
-        reference: &reference,
-    };
-    pay_in(app, &t.bank, amount, key, &from).await;
-    deposit(app, &t.pia.token, &t.id, amount).await;
-}
-
-/// A card payment on Pia's card, settled at once; our transaction once booked.
-async fn spend(app: &TestApp, t: &Trip, amount: &str) -> Value {
-    let raw = format!(
-        r#"{{"amount": {amount}, "cardToken": "{}", "settlementDelayInSeconds": 0}}"#,
-        t.card_token
-    );
-    assert_eq!(
-        sandbox_raw(app, "/v0/utils/generate-card-transaction", raw)
-            .await
-            .status(),
-        200
-    );
-    booked(app, t, "cardPayment&status=posted", amount).await
-}
-
-/// The transaction of `kind` (a query) and `amount`, once booked.
-async fn booked(app: &TestApp, t: &Trip, kind: &str, amount: &str) -> Value {
-    app.eventually(&format!("a {kind} of {amount}"), || async {
-        let page: Value = app
-            .get_auth(
-                &format!("/api/v2/ktties/{}/transactions?type={kind}&pageSize=100", t.id),
-                &t.pia.token,
-            )
-            .await
-            .json()
-            .await
-            .ok()?;
-        page["items"]
-            .as_array()?
-            .iter()
-            .find(|x| x["amount"] == amount)
-            .cloned()
-    })
-    .await
-}
 
 async fn split_of(app: &TestApp, token: &str, txn: &Value) -> Value {
     let r = app

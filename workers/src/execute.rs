@@ -27,6 +27,8 @@ pub struct WorkerDeps {
     pub sms: kttipay_providers::sms::DynSms,
     /// The app's public base URL, for links in emails.
     pub public_url: String,
+    /// Uploaded files (receipts).
+    pub storage: kttipay_providers::storage::Storage,
 }
 
 /// Why an attempt failed.
@@ -154,6 +156,8 @@ handlers! {
     AddMemberAtBank => handlers::members::add,
     RemoveMemberAtBank => handlers::members::remove,
     SyncKttiCards => handlers::card_rights::sync_ktti,
+    ReadReceipt => handlers::receipt::read,
+    DeleteStoredObject => handlers::stored_object::delete,
 }
 
 /// Routes a job to its handler by kind.

@@ -13,6 +13,7 @@ pub mod ktties;
 pub mod kyc;
 pub mod members;
 pub mod provider;
+pub mod receipts;
 pub mod settings;
 pub mod splits;
 pub mod transactions;

@@ -305,6 +305,23 @@ pub async fn change_split<F>(
 where
     F: FnOnce(Money, &[UserId], Rotation) -> Result<(SplitMode, Vec<split::Share>), Vec<FieldError>>,
 {
+    change_split_then(state, actor, id, version, compute, |_| Box::pin(async { Ok(()) })).await
+}
+
+/// As [`change_split`], then `after` (a `lineItems` split's item assignments) in
+/// the same transaction.
+async fn change_split_then<F, A>(
+    state: &AppState,
+    actor: UserId,
+    id: Uuid,
+    version: Option<i32>,
+    compute: F,
+    after: A,
+) -> Result<SplitView, ApiError>
+where
+    F: FnOnce(Money, &[UserId], Rotation) -> Result<(SplitMode, Vec<split::Share>), Vec<FieldError>>,
+    A: for<'c> FnOnce(&'c mut PgConnection) -> futures::future::BoxFuture<'c, Result<(), sqlx::Error>>,
+{
     let mut tx = state.pool.begin().await?;
     let t = txns::find_for_member(&mut *tx, actor, id)
         .await?
@@ -344,6 +361,7 @@ where
         shares: &shares,
     };
     splits::write(&mut tx, &new).await?;
+    after(&mut tx).await?;
     let v = view(&mut tx, t).await?;
     tx.commit().await?;
     Ok(v)
@@ -400,6 +418,69 @@ async fn proportions_of(conn: &mut PgConnection, ktti: KttiId) -> Result<SplitPr
             })
             .collect(),
     })
+}
+
+/// A `lineItems` split from the receipt's items as assigned now (members no
+/// longer active drop out of their items). `None` when no item is assigned to an
+/// active member, or the assigned items add up to nothing.
+pub async fn line_item_shares(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    transaction: Uuid,
+    amount: Money,
+    items: &[kttipay_db::receipts::LineItemRow],
+) -> Result<Option<Vec<split::Share>>, ApiError> {
+    let eligible: Vec<UserId> = splits::default_weights(&mut *conn, ktti)
+        .await?
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    let items: Vec<split::LineItem> = items
+        .iter()
+        .map(|i| split::LineItem {
+            amount: Money::new(i.amount).unwrap_or(Money::ZERO),
+            users: i
+                .user_ids
+                .iter()
+                .copied()
+                .map(UserId)
+                .filter(|u| eligible.contains(u))
+                .collect(),
+        })
+        .collect();
+    Ok(split::split_line_items(amount, &items, &eligible, Rotation::of(transaction)).ok())
+}
+
+/// One receipt line item and the members it is for.
+#[derive(Debug, Object, Serialize, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct LineItemAssignment {
+    pub line_item_id: Uuid,
+    #[oai(validator(max_items = 20))]
+    pub user_ids: Vec<Uuid>,
+}
+
+/// Most line items one v3 change assigns (a receipt keeps at most 200).
+pub const ASSIGNED_ITEMS_MAX: usize = 200;
+/// Most members one line item is for. With [`ASSIGNED_ITEMS_MAX`], the largest
+/// valid body stays well inside the JSON body limit.
+pub const ITEM_MEMBERS_MAX: usize = 20;
+
+#[derive(Debug, Object, Serialize, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct SplitUpdateV3 {
+    pub mode: states::SplitMode,
+    /// For every mode but `lineItems`.
+    #[oai(nullable, validator(max_items = 1000))]
+    pub shares: Option<Vec<ShareInput>>,
+    /// For `lineItems`: who each of the receipt's items is for. Items not listed
+    /// are for nobody; their cost is shared like tax, in proportion.
+    #[oai(nullable, validator(max_items = 200))]
+    pub line_items: Option<Vec<LineItemAssignment>>,
+    #[oai(nullable, validator(minimum(value = "1")))]
+    pub version: Option<i32>,
 }
 
 pub struct SplitsApi;
@@ -479,6 +560,104 @@ impl SplitsApi {
         Ok(Json(view))
     }
 
+    /// Update a split (v3): as v2, plus `lineItems`
+    ///
+    /// `{mode: "lineItems", lineItems: [{lineItemId, userIds}]}` assigns the
+    /// receipt's items to members: each item is shared equally by its members,
+    /// and the difference between the items and the amount paid (tax,
+    /// surcharge, rounding) in proportion. A line item of another receipt is 422
+    /// naming `lineItems[i].lineItemId`.
+    #[oai(
+        path = "/api/v3/transactions/:transactionId/split",
+        method = "put",
+        operation_id = "updateSplitV3"
+    )]
+    async fn put_v3(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(name = "transactionId")] id: Path<Uuid>,
+        body: JsonBody<SplitUpdateV3>,
+    ) -> Result<Json<SplitView>, ApiError> {
+        let b = body.0;
+        let mode: SplitMode = b.mode.into();
+        if mode != SplitMode::LineItems {
+            let shares = b
+                .shares
+                .ok_or_else(|| ApiError::invalid(vec![FieldError::new("shares", "is required")]))?;
+            let view = change_split(
+                &state,
+                auth.0.user_id,
+                id.0,
+                b.version,
+                move |amount, eligible, rotation| {
+                    let asked = asked(&shares)?;
+                    Ok((mode, split::split(amount, mode, &asked, eligible, rotation)?))
+                },
+            )
+            .await?;
+            return Ok(Json(view));
+        }
+        let assigned = b
+            .line_items
+            .ok_or_else(|| ApiError::invalid(vec![FieldError::new("lineItems", "is required")]))?;
+        let items = kttipay_db::receipts::line_items(&state.pool, id.0).await?;
+        let mut v = Validation::new();
+        if assigned.len() > ASSIGNED_ITEMS_MAX {
+            v.check::<()>("lineItems", Err(format!("at most {ASSIGNED_ITEMS_MAX} items")));
+        }
+        let mut seen: Vec<Uuid> = Vec::new();
+        for (i, a) in assigned.iter().enumerate() {
+            if a.user_ids.len() > ITEM_MEMBERS_MAX {
+                v.check::<()>(
+                    &format!("lineItems[{i}].userIds"),
+                    Err(format!("at most {ITEM_MEMBERS_MAX} members")),
+                );
+            }
+            let field = format!("lineItems[{i}].lineItemId");
+            if !items.iter().any(|it| it.id == a.line_item_id) {
+                v.check::<()>(&field, Err("is not a line item of this transaction's receipt".into()));
+            } else if seen.contains(&a.line_item_id) {
+                v.check::<()>(&field, Err("appears twice".into()));
+            }
+            seen.push(a.line_item_id);
+        }
+        v.finish().map_err(ApiError::invalid)?;
+        // In the request's order, so errors name the request's own indices.
+        let requested: Vec<split::LineItem> = assigned
+            .iter()
+            .map(|a| {
+                let amount = items
+                    .iter()
+                    .find(|i| i.id == a.line_item_id)
+                    .and_then(|i| Money::new(i.amount).ok())
+                    .unwrap_or(Money::ZERO);
+                split::LineItem {
+                    amount,
+                    users: a.user_ids.iter().copied().map(UserId).collect(),
+                }
+            })
+            .collect();
+        // Items nobody was named for still count, for nobody: their cost is shared.
+        let unlisted = items.iter().filter(|i| !seen.contains(&i.id)).map(|i| split::LineItem {
+            amount: Money::new(i.amount).unwrap_or(Money::ZERO),
+            users: Vec::new(),
+        });
+        let all: Vec<split::LineItem> = requested.into_iter().chain(unlisted).collect();
+        let wanted: Vec<(Uuid, Vec<Uuid>)> = assigned.iter().map(|a| (a.line_item_id, a.user_ids.clone())).collect();
+        let transaction = id.0;
+        let view = change_split_then(
+            &state,
+            auth.0.user_id,
+            id.0,
+            b.version,
+            move |amount, eligible, rotation| Ok((mode, split::split_line_items(amount, &all, eligible, rotation)?)),
+            move |conn| Box::pin(async move { kttipay_db::receipts::assign_items(conn, transaction, &wanted).await }),
+        )
+        .await?;
+        Ok(Json(view))
+    }
+
     /// The ktti's default split proportions
     ///
     /// Every active member's weight; card spends, fees and bank transfers out
@@ -528,6 +707,12 @@ impl SplitsApi {
             .map(|(u, _)| u)
             .collect();
         let mut v = Validation::new();
+        if body.0.proportions.is_empty() {
+            v.check::<()>("proportions", Err("name at least one member".into()));
+        }
+        if body.0.proportions.len() > split::MEMBERS_MAX {
+            v.check::<()>("proportions", Err(format!("at most {} members", split::MEMBERS_MAX)));
+        }
         let mut seen: Vec<Uuid> = Vec::new();
         let mut changes = Vec::new();
         for (i, p) in body.0.proportions.iter().enumerate() {

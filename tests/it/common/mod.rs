@@ -11,6 +11,7 @@ pub mod redis_server;
 pub mod seed;
 pub mod smtp;
 pub mod totals;
+pub mod trip;
 
 use kttipay::{Config, Roles, Running, prepare_database, start};
 
@@ -87,6 +88,14 @@ impl TestApp {
             ("KTTIPAY_SANDBOX_TICK_MS", "20".into()),
             ("KTTIPAY_PUBLIC_URL", "http://kttipay.test".into()),
             ("KTTIPAY_QUEUE_PREFIX", format!("kttipay_test_{id}")),
+            // Uploads of this test only; removed when it stops.
+            (
+                "KTTIPAY_DATA_DIR",
+                std::env::temp_dir()
+                    .join(format!("kttipay_test_{id}"))
+                    .display()
+                    .to_string(),
+            ),
             (
                 "KTTIPAY_JWT_SECRET",
                 "test-secret-that-is-at-least-32-bytes-long".into(),
@@ -155,6 +164,7 @@ impl TestApp {
         self.pool.close().await;
         drop_database(&self.db_name).await;
         drop_database(&format!("{}_sandbox", self.db_name)).await;
+        let _ = std::fs::remove_dir_all(&self.config.data_dir);
         if let Ok(client) = redis::Client::open(redis_url())
             && let Ok(mut conn) = client.get_multiplexed_async_connection().await
         {

@@ -13,4 +13,6 @@ pub mod money_event;
 pub mod noop;
 pub mod provider_event;
 pub mod provider_message;
+pub mod receipt;
 pub mod setup_ktti;
+pub mod stored_object;

@@ -2,12 +2,14 @@
 # Benchmarks on demand: builds release, starts `kttipay serve` on its own database
 # and Redis prefix, runs the measurements, prints a table, cleans up.
 #   bench/run.sh                 everything
-#   BENCH_ONLY=money bench/run.sh  only some parts: http, jobs, money, groups (comma-separated)
-# Needs PostgreSQL and Redis on their default ports, and wrk (installed if missing).
+#   BENCH_ONLY=money bench/run.sh  only some parts: http, jobs, money, groups, splits (comma-separated)
+# Needs PostgreSQL and Redis on their default ports, wrk and ImageMagick (installed if
+# missing), and Tesseract (see the README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+command -v convert >/dev/null || { apt-get update -qq && apt-get install -y -qq imagemagick fonts-dejavu-core; }
 cargo build --release -p kttipay -p kttipay-bench
 
 PG=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}

@@ -53,6 +53,7 @@ use routes::{
     receipts::ReceiptsApi,
     settings::SettingsApi,
     splits::SplitsApi,
+    uploads::UploadsApi,
     users::UserApi,
 };
 pub use state::{ApiConfig, AppState, SocialProvider};
@@ -60,7 +61,7 @@ pub use state::{ApiConfig, AppState, SocialProvider};
 /// Every API struct, grouped (poem-openapi implements its trait for tuples of up to
 /// 16, and tuples of tuples): users, ktties, money and operations.
 type Apis = (
-    (AuthApi, UserApi, DevicesApi, KycApi, SettingsApi, CoreApi),
+    (AuthApi, UserApi, DevicesApi, KycApi, SettingsApi, CoreApi, UploadsApi),
     (
         PersonalKttiApi,
         KttiApi,
@@ -77,7 +78,7 @@ type Apis = (
 pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            (AuthApi, UserApi, DevicesApi, KycApi, SettingsApi, CoreApi),
+            (AuthApi, UserApi, DevicesApi, KycApi, SettingsApi, CoreApi, UploadsApi),
             (
                 PersonalKttiApi,
                 KttiApi,

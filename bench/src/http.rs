@@ -19,6 +19,18 @@ pub fn wrk_at(
     bearer: Option<&str>,
     post_body: Option<&str>,
 ) -> anyhow::Result<(f64, f64)> {
+    wrk_with(connections, base, path, bearer, post_body.map(|b| ("POST", b)))
+}
+
+/// Runs wrk with `connections` open, sending `body` with `method` when given;
+/// returns (requests/s, p99 ms).
+pub fn wrk_with(
+    connections: u32,
+    base: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<(&str, &str)>,
+) -> anyhow::Result<(f64, f64)> {
     let mut cmd = Command::new("wrk");
     cmd.args([
         "-t2",
@@ -30,10 +42,10 @@ pub fn wrk_at(
         cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
     }
     let script;
-    if let Some(body) = post_body {
+    if let Some((method, body)) = body {
         script = std::env::temp_dir().join(format!("kttipay-bench-{}.lua", std::process::id()));
         let lua = format!(
-            "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+            "wrk.method = \"{method}\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
              local bad = 0\nresponse = function(status) if status ~= 200 then bad = bad + 1 end end\n\
              done = function() if bad > 0 then io.stderr:write(bad .. \" non-200 responses\\n\") end end\n"
         );

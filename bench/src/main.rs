@@ -13,6 +13,8 @@
 //!   joining one ktti until all hold cards.
 //! - [`resets`]: login p99 alone and with 200 bogus password-reset confirmations
 //!   in flight.
+//! - [`splits`]: computing splits, `PUT .../split` and member totals on a ktti of
+//!   100 members and 100,000 transactions, and receipts read by OCR.
 //! - [`setup`]: bench users, verified through the sandbox where money needs it.
 
 // Rates and ratios are measurements, not money: floats are right here.
@@ -24,6 +26,7 @@ mod jobs;
 mod money;
 mod resets;
 mod setup;
+mod splits;
 
 use anyhow::Context;
 use http::{CONNECTIONS, WRK_SECONDS, wrk};
@@ -241,6 +244,76 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
 
+    if wanted("splits") {
+        let small = splits::split_micros(10);
+        let big = splits::split_micros(1000);
+        rows.push(row(
+            format!("compute a split of 10 members ({small:.1} us, baseline)"),
+            1e6 / small,
+            "splits/s",
+            None,
+            1.0,
+        ));
+        rows.push(row(
+            format!("compute a split of 1,000 members ({big:.1} us)"),
+            1e6 / big,
+            "splits/s",
+            None,
+            small / big,
+        ));
+        let owner = setup::verified_pot(&args, &pool, "splitowner@example.com").await?;
+        let planted = splits::plant(&args, &pool, &owner).await?;
+        let body = splits::equal_split(&planted.members);
+        let path = format!("/api/v2/transactions/{}/split", planted.expense);
+        let put = http::wrk_with(
+            CONNECTIONS,
+            &args.base,
+            &path,
+            Some(&owner.access),
+            Some(("PUT", &body)),
+        )?;
+        rows.push(row(
+            "PUT .../split (one split, equal between 3)",
+            put.0,
+            "req/s",
+            Some(put.1),
+            put.0 / me.0,
+        ));
+        let path = format!("/api/v2/ktties/{}/member-totals", planted.ktti);
+        let totals = wrk(&args.base, &path, Some(&owner.access), None)?;
+        rows.push(row(
+            format!(
+                "GET .../member-totals, {} members, {}k transactions",
+                splits::MEMBERS,
+                splits::TRANSACTIONS / 1000
+            ),
+            totals.0,
+            "req/s",
+            Some(totals.1),
+            totals.0 / me.0,
+        ));
+        let (alone, batch) = splits::read_receipts(&args, &pool, &owner, planted.ktti).await?;
+        let one_rate = 60.0 / alone;
+        let batch_rate = splits::RECEIPTS as f64 * 60.0 / batch;
+        rows.push(row(
+            format!("one receipt uploaded and read by OCR ({alone:.2} s, baseline)"),
+            one_rate,
+            "receipts/min",
+            None,
+            1.0,
+        ));
+        rows.push(row(
+            format!(
+                "{} receipts at once through the worker pool ({batch:.1} s)",
+                splits::RECEIPTS
+            ),
+            batch_rate,
+            "receipts/min",
+            None,
+            batch_rate / one_rate,
+        ));
+    }
+
     println!("\n| measurement | rate | p99 latency | ratio |");
     println!("|---|---:|---:|---:|");
     for r in rows {
@@ -248,7 +321,8 @@ async fn main() -> anyhow::Result<()> {
         println!("| {} | {:.0} {} | {p99} | {:.3} |", r.name, r.rate, r.unit, r.ratio);
     }
     println!(
-        "\nRatios: login to /health/live; transaction and ktti lists to /users/me; joins to the no-op pipeline; raw drain and end to end to raw push; \
+        "\nRatios: login to /health/live; transaction and ktti lists, PUT split and member totals to /users/me; \
+         a 1,000-member split to a 10-member one; the receipt batch to one receipt alone; joins to the no-op pipeline; raw drain and end to end to raw push; \
          the pipeline to raw end to end; deposits to the no-op pipeline (one job each).\n\
          {CONNECTIONS} connections, {WRK_SECONDS} s per HTTP run, {} jobs per job run, {} deposits per deposit run.",
         jobs::JOBS,

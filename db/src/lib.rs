@@ -14,6 +14,7 @@
 //! - [`transactions`]: transactions as members see them, with offset and cursor paging.
 //! - [`notes`]: members' notes on transactions.
 //! - [`receipts`]: receipts, what OCR read from them, and their line items.
+//! - [`uploads`]: signed upload URLs, each good for one upload.
 //! - [`splits`]: who bears which part of each transaction, its history, and the
 //!   per-member totals the triggers keep from splits and deposits.
 //! - [`emails`]: which job sent which email (exactly-once sending).
@@ -49,6 +50,7 @@ pub mod sessions;
 pub mod setup;
 pub mod splits;
 pub mod transactions;
+pub mod uploads;
 pub mod users;
 
 pub use setup::{connect, create_database_if_missing, migrate};

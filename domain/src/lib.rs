@@ -15,6 +15,7 @@
 //! - [`receipt`]: what an uploaded file is, image sizes before decoding, and the
 //!   reader of receipts' OCR text (merchant, date, totals, line items).
 //! - [`secret`]: opaque tokens for clients, stored only as hashes.
+//! - [`upload`]: upload kinds, their content types and sizes, signed URLs' input.
 //! - [`user`]: registration and profile input rules (email, names, phone, age, password).
 //! - [`validation`]: the field-error type every rule reports with.
 
@@ -29,6 +30,7 @@ pub mod money;
 pub mod receipt;
 pub mod secret;
 pub mod split;
+pub mod upload;
 pub mod user;
 pub mod validation;
 

@@ -44,29 +44,30 @@ macro_rules! states {
         }
 
         impl std::str::FromStr for $name {
-            type Err = UnknownState;
-            fn from_str(s: &str) -> Result<Self, UnknownState> {
+            type Err = $crate::lifecycle::UnknownState;
+            fn from_str(s: &str) -> Result<Self, $crate::lifecycle::UnknownState> {
                 match s {
                     $($wire => Ok($name::$variant),)+
-                    _ => Err(UnknownState { of: stringify!($name), value: s.to_string() }),
+                    _ => Err($crate::lifecycle::UnknownState { of: stringify!($name), value: s.to_string() }),
                 }
             }
         }
 
         impl TryFrom<String> for $name {
-            type Error = UnknownState;
-            fn try_from(s: String) -> Result<Self, UnknownState> {
+            type Error = $crate::lifecycle::UnknownState;
+            fn try_from(s: String) -> Result<Self, $crate::lifecycle::UnknownState> {
                 s.parse()
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+pub(crate) use states;
 
 states! {
     /// A personal ktti (one per verified user) or a group one.

@@ -494,7 +494,15 @@ async fn profile_updates_validate_every_field() {
         .unwrap();
     assert_eq!(me["firstName"], "Ann", "rejected patch changed nothing");
 
-    let r = patch(json!({"firstName": "Kim", "phone": "+61 400 000 000", "avatarKey": "avatars/kim.png"}))
+    let avatar = crate::common::uploads::uploaded(
+        &app,
+        &t.access_token,
+        "avatar",
+        "image/png",
+        crate::common::uploads::tiny_png(),
+    )
+    .await;
+    let r = patch(json!({"firstName": "Kim", "phone": "+61 400 000 000", "avatarKey": avatar}))
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -504,7 +512,7 @@ async fn profile_updates_validate_every_field() {
         (Some("Kim"), Some("Lee"))
     );
     assert_eq!(me["phone"], "+61400000000");
-    assert_eq!(me["avatarKey"], "avatars/kim.png");
+    assert_eq!(me["avatarKey"], avatar.as_str());
     let me: Value = patch(json!({"avatarKey": ""})).await.unwrap().json().await.unwrap();
     assert_eq!(me["avatarKey"], Value::Null);
     app.stop().await;

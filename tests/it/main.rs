@@ -32,3 +32,4 @@ mod retention;
 mod schema_fuzz;
 mod social;
 mod splits;
+mod uploads;

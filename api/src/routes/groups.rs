@@ -20,6 +20,7 @@ use kttipay_db::{PgConnection, jobs, members, users};
 use kttipay_domain::Validation;
 use kttipay_domain::ids::{KttiId, UserId, deposit_reference};
 use kttipay_domain::membership::{self as rules, Role, referral_code};
+use kttipay_domain::upload::UploadKind;
 use kttipay_jobs::kinds::SetupKtti;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -59,6 +60,9 @@ async fn create_group(
     fingerprint: &[u8],
     g: NewGroup,
 ) -> Result<Created, ApiError> {
+    if let Some(k) = &g.fields.image_key {
+        crate::routes::uploads::usable_key(&state.pool, user, k, UploadKind::KttiImage, "imageKey").await?;
+    }
     let caller = users::find(&state.pool, user)
         .await?
         .ok_or_else(|| ApiError::internal("caller vanished"))?;
@@ -120,6 +124,9 @@ async fn apply_update(
     id: Uuid,
     changes: KttiChanges,
 ) -> Result<Json<KttiView>, ApiError> {
+    if let Some(Some(k)) = &changes.image_key {
+        crate::routes::uploads::usable_key(&state.pool, user, k, UploadKind::KttiImage, "imageKey").await?;
+    }
     let mut tx = state.pool.begin().await?;
     ktties::update(&mut tx, KttiId(id), &changes).await?;
     if changes.members_can_spend.is_some() {

@@ -17,6 +17,7 @@ pub mod receipts;
 pub mod settings;
 pub mod splits;
 pub mod transactions;
+pub mod uploads;
 pub mod users;
 
 use poem_openapi::Tags;

@@ -99,6 +99,23 @@ impl ParsePayload for ReceiptFile {
 
 impl_apirequest_for_payload!(ReceiptFile);
 
+/// A receipt already uploaded through `POST /api/v2/uploads/signed-url` (kind
+/// `receipt`), by its key.
+#[derive(Debug, Object, Serialize, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptByKey {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub image_key: String,
+}
+
+/// The receipt: the file itself, or the key of one uploaded to a signed URL.
+#[derive(poem_openapi::ApiRequest)]
+pub enum ReceiptUpload {
+    Multipart(ReceiptFile),
+    Json(JsonBody<ReceiptByKey>),
+}
+
 #[derive(Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct LineItemView {
@@ -276,8 +293,10 @@ impl ReceiptsApi {
     ///
     /// Multipart, the file in field `file`: a JPEG, PNG or PDF (known by its
     /// content, not its declared type), at most 10 MiB, an image at most 40
-    /// megapixels. Any member. OCR reads it in a job (202): merchant, date,
-    /// totals and line items. A new upload replaces the old one and its items.
+    /// megapixels. Or JSON `{imageKey}`: a `receipt` the caller uploaded to a
+    /// signed URL (once: a file is one receipt's). Any member. OCR reads it in
+    /// a job (202): merchant, date, totals and line items. A new upload
+    /// replaces the old one and its items.
     #[oai(
         path = "/api/v2/transactions/:transactionId/receipt",
         method = "post",
@@ -288,39 +307,53 @@ impl ReceiptsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(name = "transactionId")] id: Path<Uuid>,
-        file: ReceiptFile,
+        body: ReceiptUpload,
     ) -> Result<Accepted, ApiError> {
         let user = auth.0.user_id;
-        let bytes = file.0;
         {
             let mut conn = state.pool.acquire().await?;
             let t = writable(&mut conn, user, id.0).await?;
             takes_receipt(&t)?;
         }
-        let field = |why: String| ApiError::invalid(vec![FieldError::new("file", why)]);
-        if bytes.is_empty() {
-            return Err(field("is empty".into()));
-        }
-        let format = receipt::sniff(&bytes)
-            .ok_or_else(|| field("must be a JPEG, PNG or PDF (judged by its content, not its name or type)".into()))?;
-        if format != ReceiptFormat::Pdf {
-            let (w, h) = receipt::dimensions(&bytes, format)
-                .ok_or_else(|| field("is not a readable image: its header is damaged".into()))?;
-            receipt::check_dimensions(w, h).map_err(field)?;
-        }
-        let size = i32::try_from(bytes.len()).map_err(ApiError::internal)?;
-        let key = format!("receipts/{}/{}.{}", id.0, Uuid::now_v7(), format.extension());
-        state.storage.put(&key, bytes).await.map_err(|e| {
-            tracing::error!(error = %e, "storing a receipt failed");
-            ApiError::new(
-                poem::http::StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "The receipt could not be stored; try again shortly.",
-            )
-        })?;
+        let (key, format, size, upload) = match body {
+            ReceiptUpload::Multipart(file) => {
+                let (format, size) = check_file(&file.0)?;
+                let key = format!("receipts/{}/{}.{}", id.0, Uuid::now_v7(), format.extension());
+                state.storage.put(&key, file.0).await.map_err(|e| {
+                    tracing::error!(error = %e, "storing a receipt failed");
+                    ApiError::new(
+                        poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "storage_unavailable",
+                        "The receipt could not be stored; try again shortly.",
+                    )
+                })?;
+                (key, format, size, None)
+            }
+            ReceiptUpload::Json(b) => {
+                let u = crate::routes::uploads::usable_key(
+                    &state.pool,
+                    user,
+                    b.0.image_key.trim(),
+                    kttipay_domain::upload::UploadKind::Receipt,
+                    "imageKey",
+                )
+                .await?;
+                let format = ReceiptFormat::from_content_type(&u.content_type)
+                    .ok_or_else(|| ApiError::internal("an upload of a receipt with another content type"))?;
+                (u.object_key, format, u.size_bytes.unwrap_or(1), Some(u.id))
+            }
+        };
         let stored = async {
             let mut tx = state.pool.begin().await?;
             let t = writable(&mut tx, user, id.0).await?;
+            if let Some(u) = upload
+                && !kttipay_db::uploads::consume(&mut tx, u).await?
+            {
+                return Err(ApiError::invalid(vec![FieldError::new(
+                    "imageKey",
+                    "is already another receipt's: upload it again",
+                )]));
+            }
             let new = NewReceipt {
                 transaction: t.id,
                 ktti: KttiId(t.ktti_id),
@@ -347,7 +380,7 @@ impl ReceiptsApi {
             Ok::<_, ApiError>(view(r, Vec::new()))
         }
         .await;
-        if stored.is_err() {
+        if stored.is_err() && upload.is_none() {
             // Nothing refers to the file: it goes now rather than lingering.
             let _ = state.storage.delete(&key).await;
         }
@@ -460,6 +493,24 @@ impl ReceiptsApi {
         tx.commit().await?;
         Ok(Deleted::NoContent)
     }
+}
+
+/// What an uploaded receipt file is, and its size, or 422 on `file`: empty, not
+/// a JPEG, PNG or PDF by its content, or an image whose header claims too many
+/// pixels.
+fn check_file(bytes: &[u8]) -> Result<(ReceiptFormat, i32), ApiError> {
+    let field = |why: String| ApiError::invalid(vec![FieldError::new("file", why)]);
+    if bytes.is_empty() {
+        return Err(field("is empty".into()));
+    }
+    let format = receipt::sniff(bytes)
+        .ok_or_else(|| field("must be a JPEG, PNG or PDF (judged by its content, not its name or type)".into()))?;
+    if format != ReceiptFormat::Pdf {
+        let (w, h) = receipt::dimensions(bytes, format)
+            .ok_or_else(|| field("is not a readable image: its header is damaged".into()))?;
+        receipt::check_dimensions(w, h).map_err(field)?;
+    }
+    Ok((format, i32::try_from(bytes.len()).map_err(ApiError::internal)?))
 }
 
 /// A line item's quantity as sent: a plain decimal above 0, at most

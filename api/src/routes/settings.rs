@@ -125,6 +125,16 @@ impl SettingsApi {
             })
             .flatten();
         v.finish().map_err(ApiError::invalid)?;
+        if let Some(Some(k)) = &avatar_key {
+            crate::routes::uploads::usable_key(
+                &state.pool,
+                auth.0.user_id,
+                k,
+                kttipay_domain::upload::UploadKind::Avatar,
+                "avatarKey",
+            )
+            .await?;
+        }
         let change = users::ProfileChange {
             first_name,
             last_name,

@@ -12,6 +12,7 @@ pub mod seed;
 pub mod smtp;
 pub mod totals;
 pub mod trip;
+pub mod uploads;
 
 use kttipay::{Config, Roles, Running, prepare_database, start};
 

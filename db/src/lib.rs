@@ -56,15 +56,6 @@ pub mod users;
 pub use setup::{connect, create_database_if_missing, migrate};
 pub use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-/// Makes the caller's just-begun transaction read one snapshot throughout, for a
-/// response assembled from several reads that must agree with each other.
-pub async fn set_repeatable_read(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
 /// True when the error is a unique-constraint violation (a concurrent twin won).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))

@@ -76,13 +76,20 @@ pub async fn shares<'e>(db: impl PgExecutor<'e>, transaction: Uuid) -> Result<Ve
         .await
 }
 
-/// Every change of a split, oldest first.
-pub async fn history<'e>(db: impl PgExecutor<'e>, transaction: Uuid) -> Result<Vec<ChangeRow>, sqlx::Error> {
+/// The newest `limit` changes of a split, oldest of them first.
+pub async fn history<'e>(
+    db: impl PgExecutor<'e>,
+    transaction: Uuid,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT actor_id, origin, before, after, created_at FROM split_changes \
-         WHERE transaction_id = $1 ORDER BY created_at, id",
+        "SELECT actor_id, origin, before, after, created_at FROM ( \
+             SELECT id, actor_id, origin, before, after, created_at FROM split_changes \
+             WHERE transaction_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2) newest \
+         ORDER BY created_at, id",
     )
     .bind(transaction)
+    .bind(limit)
     .fetch_all(db)
     .await
 }
@@ -284,22 +291,6 @@ pub struct MemberTotalRow {
     pub role: Role,
 }
 
-/// The totals of every current and former member (those who left or were
-/// removed keep their row), current members first.
-pub async fn member_totals<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<Vec<MemberTotalRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT m.user_id, coalesce(t.deposited, 0) AS deposited, coalesce(t.spent, 0) AS spent, \
-                coalesce(t.paid_out, 0) AS paid_out, m.status, m.role \
-         FROM ktti_members m \
-         LEFT JOIN member_totals t ON t.ktti_id = m.ktti_id AND t.user_id = m.user_id \
-         WHERE m.ktti_id = $1 AND (m.status IN ('active', 'left', 'removed') OR t.user_id IS NOT NULL) \
-         ORDER BY m.status <> 'active', m.joined_at NULLS LAST, m.user_id",
-    )
-    .bind(ktti.0)
-    .fetch_all(db)
-    .await
-}
-
 /// A member's net (`deposited - spent - paidOut`), locked against a concurrent
 /// change of their totals until the caller commits.
 pub async fn net_of(conn: &mut PgConnection, ktti: KttiId, user: UserId) -> Result<Money, sqlx::Error> {
@@ -313,11 +304,55 @@ pub async fn net_of(conn: &mut PgConnection, ktti: KttiId, user: UserId) -> Resu
     Ok(net.and_then(|n| Money::new(n).ok()).unwrap_or(Money::ZERO))
 }
 
-/// Posted deposits of the ktti no member is assigned yet.
-pub async fn unassigned<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<Decimal, sqlx::Error> {
-    let amount: Option<Decimal> = sqlx::query_scalar("SELECT amount FROM ktti_unassigned WHERE ktti_id = $1")
-        .bind(ktti.0)
-        .fetch_optional(db)
-        .await?;
-    Ok(amount.unwrap_or_default())
+/// A ktti's member totals with its unassigned deposits and balances, read by one
+/// statement (so from one snapshot, without a transaction around several reads).
+pub struct TotalsSnapshot {
+    pub members: Vec<MemberTotalRow>,
+    pub unassigned: Decimal,
+    pub available: Decimal,
+    pub reserved: Decimal,
+}
+
+#[derive(FromRow)]
+struct SnapshotRow {
+    #[sqlx(flatten)]
+    member: MemberTotalRow,
+    unassigned: Decimal,
+    available: Decimal,
+    reserved: Decimal,
+}
+
+/// `None` unless `viewer` is an active member (checked in the same statement: one
+/// round trip for the whole answer).
+pub async fn totals_snapshot<'e>(
+    db: impl PgExecutor<'e>,
+    ktti: KttiId,
+    viewer: UserId,
+) -> Result<Option<TotalsSnapshot>, sqlx::Error> {
+    let rows: Vec<SnapshotRow> = sqlx::query_as(
+        "SELECT m.user_id, coalesce(t.deposited, 0) AS deposited, coalesce(t.spent, 0) AS spent, \
+                coalesce(t.paid_out, 0) AS paid_out, m.status, m.role, \
+                coalesce(u.amount, 0) AS unassigned, coalesce(b.available, 0) AS available, \
+                coalesce(b.reserved, 0) AS reserved \
+         FROM ktti_members m \
+         LEFT JOIN member_totals t ON t.ktti_id = m.ktti_id AND t.user_id = m.user_id \
+         LEFT JOIN ktti_unassigned u ON u.ktti_id = m.ktti_id \
+         LEFT JOIN ktti_balances b ON b.ktti_id = m.ktti_id \
+         WHERE m.ktti_id = $1 AND (m.status IN ('active', 'left', 'removed') OR t.user_id IS NOT NULL) \
+           AND EXISTS (SELECT 1 FROM ktti_members v WHERE v.ktti_id = $1 AND v.user_id = $2 AND v.status = 'active') \
+         ORDER BY m.status <> 'active', m.joined_at NULLS LAST, m.user_id",
+    )
+    .bind(ktti.0)
+    .bind(viewer.0)
+    .fetch_all(db)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some(TotalsSnapshot {
+        unassigned: first.unassigned,
+        available: first.available,
+        reserved: first.reserved,
+        members: rows.into_iter().map(|r| r.member).collect(),
+    }))
 }

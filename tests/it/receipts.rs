@@ -165,6 +165,13 @@ async fn a_receipt_is_read_by_ocr_and_its_items_split_the_payment() {
     );
     let read = receipt(&app, &t.kim.token, &txn).await;
     assert_eq!(read["status"], "processed", "{read:#}");
+    let info: Value = app
+        .get_auth(&format!("/api/v2/transactions/{txn}/additional-info"), &t.kim.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["receiptStatus"], "processed");
     assert_eq!(read["merchant"], "CORNER CAFE");
     assert_eq!(read["date"], "2026-03-14");
     assert_eq!(

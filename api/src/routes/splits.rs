@@ -94,7 +94,7 @@ pub struct SplitView {
     pub refund_of: Option<Uuid>,
     #[oai(nullable)]
     pub updated_at: Option<DateTime<Utc>>,
-    /// Every change, oldest first.
+    /// The newest 20 changes, oldest of them first (`version` counts them all).
     pub history: Vec<SplitChangeView>,
 }
 
@@ -194,6 +194,9 @@ fn amount_of(d: rust_decimal::Decimal) -> Amount {
     Money::new(d).expect("NUMERIC(18,2) fits Money").into()
 }
 
+/// Changes a split view carries, the newest; `version` counts them all.
+pub const HISTORY_IN_VIEW: i64 = 20;
+
 fn not_found() -> ApiError {
     ApiError::not_found("transaction_not_found", "No such transaction.")
 }
@@ -228,7 +231,7 @@ async fn view(conn: &mut PgConnection, t: TransactionRow) -> Result<SplitView, A
     let (shares, history) = match &split {
         Some(_) => (
             share_views(splits::shares(&mut *conn, t.id).await?),
-            splits::history(&mut *conn, t.id)
+            splits::history(&mut *conn, t.id, HISTORY_IN_VIEW)
                 .await?
                 .into_iter()
                 .map(change_view)
@@ -754,18 +757,16 @@ impl SplitsApi {
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
     ) -> Result<Json<MemberTotals>, ApiError> {
-        let k = visible(&state, auth.0.user_id, id.0).await?;
-        let ktti = KttiId(k.id);
-        // One snapshot: the totals, unassigned and balances of the same moment.
-        let mut tx = state.pool.begin().await?;
-        kttipay_db::set_repeatable_read(&mut tx).await?;
-        let rows = splits::member_totals(&mut *tx, ktti).await?;
-        let unassigned = splits::unassigned(&mut *tx, ktti).await?;
-        let balances = kttipay_db::ledger::balances(&mut *tx, ktti).await?.unwrap_or_default();
-        tx.commit().await?;
+        let ktti = KttiId(id.0);
+        // Membership is checked inside the one statement that reads the totals.
+        let snap = splits::totals_snapshot(&state.pool, ktti, auth.0.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("ktti_not_found", "No such ktti."))?;
+        let total = snap.available + snap.reserved;
         Ok(Json(MemberTotals {
-            ktti_id: k.id,
-            members: rows
+            ktti_id: ktti.0,
+            members: snap
+                .members
                 .into_iter()
                 .map(|r| MemberTotal {
                     user_id: r.user_id,
@@ -777,9 +778,9 @@ impl SplitsApi {
                     net: amount_of(r.deposited - r.spent - r.paid_out),
                 })
                 .collect(),
-            unassigned: amount_of(unassigned),
-            total_balance: balances.total().into(),
-            available_balance: balances.available.into(),
+            unassigned: amount_of(snap.unassigned),
+            total_balance: amount_of(total),
+            available_balance: amount_of(snap.available),
         }))
     }
 }

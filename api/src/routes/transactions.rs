@@ -230,7 +230,8 @@ pub struct AdditionalInfo {
     #[oai(nullable)]
     pub category: Option<String>,
     pub tags: Vec<String>,
-    /// `none` until a receipt is uploaded.
+    /// `none` until a receipt is uploaded; then `uploaded`, `processing`,
+    /// `processed` or `failed`.
     pub receipt_status: String,
     #[oai(nullable)]
     pub updated_at: Option<DateTime<Utc>>,
@@ -293,12 +294,13 @@ async fn additional_info(state: &AppState, user: UserId, id: Uuid) -> Result<Add
     let note = kttipay_db::notes::find(&state.pool, id).await?.unwrap_or_default();
     let assignments = kttipay_db::assignments::history(&state.pool, id).await?;
     let split = crate::routes::splits::summary(&state.pool, id).await?;
+    let receipt = kttipay_db::receipts::find(&state.pool, id).await?;
     Ok(AdditionalInfo {
         transaction: row.into(),
         note: note.note,
         category: note.category,
         tags: note.tags,
-        receipt_status: "none".into(),
+        receipt_status: receipt.map_or_else(|| "none".into(), |r| r.status),
         updated_at: note.updated_at,
         assignments: assignments.into_iter().map(Into::into).collect(),
         split,

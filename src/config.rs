@@ -87,8 +87,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// Where the service keeps its files; uploads go under it by default.
     pub data_dir: String,
-    /// Object storage for uploads: `file:///absolute/folder`.
+    /// Object storage for uploads: `file:///absolute/folder` or `s3://bucket`.
     pub storage_url: String,
+    pub s3: kttipay_providers::storage::S3Settings,
     pub app: kttipay_api::state::AppSettings,
 }
 
@@ -477,12 +478,24 @@ impl Config {
             sms_gateway_token: r.string("SMS_GATEWAY_TOKEN", ""),
             metrics_token: r.optional("KTTIPAY_METRICS_TOKEN"),
             storage_url: {
-                let url = r.url("STORAGE_URL", &format!("file://{data_dir}/objects"), &["file"]);
-                if !url.starts_with("file:///") {
+                let url = r.url("STORAGE_URL", &format!("file://{data_dir}/objects"), &["file", "s3"]);
+                if url.starts_with("file://") && !url.starts_with("file:///") {
                     r.errors
                         .push("STORAGE_URL: must name an absolute folder, file:///var/lib/kttipay/objects".into());
                 }
+                if url.starts_with("s3://")
+                    && (r.optional("S3_ACCESS_KEY_ID").is_none() || r.optional("S3_SECRET_ACCESS_KEY").is_none())
+                {
+                    r.errors
+                        .push("STORAGE_URL: an s3:// bucket needs S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY".into());
+                }
                 url
+            },
+            s3: kttipay_providers::storage::S3Settings {
+                endpoint: r.string("S3_ENDPOINT", ""),
+                region: r.string("S3_REGION", "us-east-1"),
+                access_key_id: r.string("S3_ACCESS_KEY_ID", ""),
+                secret_access_key: r.string("S3_SECRET_ACCESS_KEY", ""),
             },
             data_dir,
             app: kttipay_api::state::AppSettings {
@@ -558,6 +571,7 @@ impl Config {
             shaype_webhook_secret: self.shaype_webhook_secret.clone(),
             metrics_token: self.metrics_token.clone(),
             storage_url: self.storage_url.clone(),
+            s3: self.s3.clone(),
             app: self.app.clone(),
         }
     }
@@ -688,6 +702,23 @@ mod tests {
         );
         assert!(errors.iter().any(|e| e.starts_with("SHAYPE_BASE_URL")), "{errors:?}");
         assert!(errors.iter().any(|e| e.starts_with("SMTP_URL")), "{errors:?}");
+    }
+
+    #[test]
+    fn storage_is_an_absolute_folder_or_a_bucket_with_credentials() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert!(c.storage_url.starts_with("file:///") && c.storage_url.ends_with("/data/objects"));
+        let errors = Config::from_vars(&vars(&[("STORAGE_URL", "s3://receipts")])).unwrap_err();
+        assert!(errors.iter().any(|e| e.contains("S3_SECRET_ACCESS_KEY")), "{errors:?}");
+        assert!(Config::from_vars(&vars(&[("STORAGE_URL", "file://relative/objects")])).is_err());
+        assert!(Config::from_vars(&vars(&[("STORAGE_URL", "ftp://host/x")])).is_err());
+        let c = Config::from_vars(&vars(&[
+            ("STORAGE_URL", "s3://receipts"),
+            ("S3_ACCESS_KEY_ID", "AKID"),
+            ("S3_SECRET_ACCESS_KEY", "s3-secret-that-must-not-show"),
+        ]))
+        .unwrap();
+        assert!(!format!("{:?}", c.api_config()).contains("s3-secret-that-must-not-show"));
     }
 
     #[test]

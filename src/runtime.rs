@@ -228,7 +228,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
                 }
             },
             public_url: config.public_url.clone(),
-            storage: kttipay_providers::storage::Storage::from_url(&config.storage_url)?,
+            storage: kttipay_providers::storage::Storage::open(&config.storage_url, &config.s3)?,
         };
         let workers = WorkerPoolConfig {
             queues: roles.worker_queues.clone(),

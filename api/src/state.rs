@@ -38,14 +38,16 @@ pub struct ApiConfig {
     pub shaype_webhook_secret: String,
     /// Bearer token `/metrics` asks for; `None` leaves it open (development).
     pub metrics_token: Option<String>,
-    /// Where uploaded files go (`file:///...`).
+    /// Where uploaded files go (`file:///...` or `s3://bucket`).
     pub storage_url: String,
+    /// The S3-compatible service of an `s3://` storage URL (its Debug hides the secret).
+    pub s3: kttipay_providers::storage::S3Settings,
     pub app: AppSettings,
 }
 kttipay_domain::debug_redacted!(ApiConfig {
     public_url, access_token_ttl_secs, refresh_token_ttl_days, login_attempts_per_minute_per_account,
     login_attempts_per_minute_per_ip, forwarded, argon2_memory_kib, argon2_iterations, google,
-    apple, queue_prefix, storage_url, app
+    apple, queue_prefix, storage_url, s3, app
 } secret { jwt_secret, shaype_webhook_secret, metrics_token });
 
 /// Whether `X-Forwarded-For` is trusted, and how many of our own proxies append
@@ -115,7 +117,8 @@ impl AppState {
         )?;
         let jwks = JwksCache::new();
         let join_limiter = JoinLimiter::new(config.app.joins_per_hour)?;
-        let storage = kttipay_providers::storage::Storage::from_url(&config.storage_url).map_err(|e| e.to_string())?;
+        let storage =
+            kttipay_providers::storage::Storage::open(&config.storage_url, &config.s3).map_err(|e| e.to_string())?;
         Ok(AppState(Arc::new(Inner {
             pool,
             redis,

@@ -83,6 +83,17 @@ pub async fn claim<'e>(db: impl PgExecutor<'e>, id: Uuid, size: i32) -> Result<b
     Ok(done.rows_affected() == 1)
 }
 
+/// Records a file that arrived in the bucket by a presigned URL (found and
+/// checked on its first use). Idempotent: the first size recorded stays.
+pub async fn claim_stored<'e>(db: impl PgExecutor<'e>, id: Uuid, size: i32) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE uploads SET uploaded_at = now(), size_bytes = $2 WHERE id = $1 AND uploaded_at IS NULL")
+        .bind(id)
+        .bind(size)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Gives a claim back when storing the file failed, so the client can retry.
 pub async fn release<'e>(db: impl PgExecutor<'e>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE uploads SET uploaded_at = NULL, size_bytes = NULL WHERE id = $1")

@@ -208,7 +208,7 @@ async fn a_job_dispatched_twice_runs_once() {
         sms: Arc::new(kttipay_providers::sms::LogSms),
         mailer: Arc::new(mailer),
         public_url: "http://kttipay.test".into(),
-        storage: kttipay_providers::storage::Storage::from_url(&app.config.storage_url).unwrap(),
+        storage: kttipay_providers::storage::Storage::open(&app.config.storage_url, &app.config.s3).unwrap(),
     };
     let (a, b) = tokio::join!(execute(&deps, id), execute(&deps, id));
     let mut outcomes = [a.unwrap(), b.unwrap()];

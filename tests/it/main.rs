@@ -29,6 +29,7 @@ mod quotas;
 mod races;
 mod receipts;
 mod retention;
+mod s3;
 mod schema_fuzz;
 mod social;
 mod splits;

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::process::Command;
 
-const CAFE: &[&str] = &[
+pub const CAFE: &[&str] = &[
     "CORNER CAFE",
     "14/03/2026",
     "Flat White      4.50",
@@ -28,7 +28,7 @@ const CAFE: &[&str] = &[
 
 /// `lines` rendered as a receipt by ImageMagick, with `extra` options (rotation,
 /// noise), encoded as `ext` (`png`, `jpg`).
-fn render(lines: &[&str], extra: &[&str], ext: &str) -> Vec<u8> {
+pub fn render(lines: &[&str], extra: &[&str], ext: &str) -> Vec<u8> {
     let out = std::env::temp_dir().join(format!("kttipay-receipt-{}.{ext}", uuid::Uuid::new_v4().simple()));
     let status = Command::new("convert")
         .args([
@@ -97,7 +97,7 @@ fn pdf(pages: usize, text: &[&str]) -> Vec<u8> {
 
 /// Uploads `bytes` as the `file` field, declared as `declared` (which the server
 /// must not trust).
-async fn upload(app: &TestApp, token: &str, txn: &str, bytes: Vec<u8>, declared: &str) -> reqwest::Response {
+pub async fn upload(app: &TestApp, token: &str, txn: &str, bytes: Vec<u8>, declared: &str) -> reqwest::Response {
     let boundary = "kttipay-test-boundary";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"receipt\"\r\nContent-Type: {declared}\r\n\r\n"

@@ -61,7 +61,7 @@ async fn create_group(
     g: NewGroup,
 ) -> Result<Created, ApiError> {
     if let Some(k) = &g.fields.image_key {
-        crate::routes::uploads::usable_key(&state.pool, user, k, UploadKind::KttiImage, "imageKey").await?;
+        crate::routes::uploads::usable_key(state, user, k, UploadKind::KttiImage, "imageKey").await?;
     }
     let caller = users::find(&state.pool, user)
         .await?
@@ -125,7 +125,7 @@ async fn apply_update(
     changes: KttiChanges,
 ) -> Result<Json<KttiView>, ApiError> {
     if let Some(Some(k)) = &changes.image_key {
-        crate::routes::uploads::usable_key(&state.pool, user, k, UploadKind::KttiImage, "imageKey").await?;
+        crate::routes::uploads::usable_key(state, user, k, UploadKind::KttiImage, "imageKey").await?;
     }
     let mut tx = state.pool.begin().await?;
     ktties::update(&mut tx, KttiId(id), &changes).await?;

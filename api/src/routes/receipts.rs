@@ -331,7 +331,7 @@ impl ReceiptsApi {
             }
             ReceiptUpload::Json(b) => {
                 let u = crate::routes::uploads::usable_key(
-                    &state.pool,
+                    &state,
                     user,
                     b.0.image_key.trim(),
                     kttipay_domain::upload::UploadKind::Receipt,

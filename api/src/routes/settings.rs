@@ -127,7 +127,7 @@ impl SettingsApi {
         v.finish().map_err(ApiError::invalid)?;
         if let Some(Some(k)) = &avatar_key {
             crate::routes::uploads::usable_key(
-                &state.pool,
+                &state,
                 auth.0.user_id,
                 k,
                 kttipay_domain::upload::UploadKind::Avatar,

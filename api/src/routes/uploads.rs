@@ -12,7 +12,6 @@ use crate::routes::Tag;
 use crate::state::AppState;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, KeyInit, Mac};
-use kttipay_db::PgPool;
 use kttipay_db::uploads::{self, NewUpload, UploadRow};
 use kttipay_domain::FieldError;
 use kttipay_domain::ids::UserId;
@@ -60,7 +59,8 @@ pub struct UploadRequest {
     #[oai(validator(max_length = 100))]
     pub content_type: String,
     /// Bytes to be uploaded: at most 5 MiB for images, 10 MiB for receipts
-    /// (the kind's limit when absent). A bigger upload is refused.
+    /// (the kind's limit when absent). A bigger upload is refused; with S3
+    /// storage the upload must be exactly this long.
     #[oai(nullable, validator(minimum(value = "1"), maximum(value = "10485760")))]
     pub content_length: Option<i64>,
 }
@@ -132,15 +132,21 @@ fn mac(secret: &str, upload: Uuid, expires: i64) -> Hmac<Sha256> {
 }
 
 /// 422 on `field` unless `key` names a finished upload of `user`'s of `kind`.
+///
+/// With S3 storage the file went straight to the bucket through a presigned URL
+/// (which bound its type and length), so the first use reads it back and checks
+/// its bytes, as our own upload route does, before it counts as uploaded; a file
+/// that is not what it claimed is deleted.
 pub async fn usable_key(
-    pool: &PgPool,
+    state: &AppState,
     user: UserId,
     key: &str,
     kind: UploadKind,
     field: &str,
 ) -> Result<UploadRow, ApiError> {
+    let pool = &state.pool;
     let refuse = |why: &str| ApiError::invalid(vec![FieldError::new(field, why)]);
-    let Some(u) = uploads::by_key(pool, key).await? else {
+    let Some(mut u) = uploads::by_key(pool, key).await? else {
         return Err(refuse(
             "is not an upload of yours: get one from POST /api/v2/uploads/signed-url",
         ));
@@ -153,10 +159,41 @@ pub async fn usable_key(
     if u.kind != kind {
         return Err(refuse(&format!("was uploaded as a {}, not a {kind}", u.kind)));
     }
+    if u.uploaded_at.is_none() && state.storage.is_s3() {
+        let bytes = match state.storage.get(&u.object_key).await {
+            Ok(b) => b,
+            Err(kttipay_providers::storage::StorageError::NotFound(_)) => {
+                return Err(refuse("has no file yet: upload to its URL first"));
+            }
+            Err(e) => return Err(ApiError::internal(e)),
+        };
+        if let Err(why) = check_bytes(&bytes, &u.content_type) {
+            let _ = state.storage.delete(&u.object_key).await;
+            return Err(refuse(&format!("holds a file that {why}")));
+        }
+        let size = i32::try_from(bytes.len()).map_err(ApiError::internal)?;
+        uploads::claim_stored(pool, u.id, size).await?;
+        u.uploaded_at = Some(Utc::now());
+        u.size_bytes = Some(size);
+    }
     if u.uploaded_at.is_none() {
         return Err(refuse("has no file yet: upload to its URL first"));
     }
     Ok(u)
+}
+
+/// Whether `bytes` are what `content_type` says, and an image not a bomb; the
+/// reason when not.
+fn check_bytes(bytes: &[u8], content_type: &str) -> Result<receipt::ReceiptFormat, String> {
+    let format = receipt::sniff(bytes)
+        .filter(|f| f.content_type() == content_type)
+        .ok_or_else(|| format!("is not a {content_type}, judged by its content"))?;
+    if format != receipt::ReceiptFormat::Pdf {
+        let (w, h) = receipt::dimensions(bytes, format)
+            .ok_or_else(|| "is not a readable image: its header is damaged".to_string())?;
+        receipt::check_dimensions(w, h)?;
+    }
+    Ok(format)
 }
 
 pub struct UploadsApi;
@@ -217,12 +254,22 @@ impl UploadsApi {
         };
         uploads::create(&state.pool, &new).await?;
         let expires = expires_at.timestamp();
-        let signature = hex::encode(mac(&state.config.jwt_secret, id, expires).finalize().into_bytes());
+        let upload_url = match state
+            .storage
+            .presign_put(&key, &content_type, length as u64, UPLOAD_URL_TTL_SECS as u32)
+        {
+            // S3: straight to the bucket, the type and length signed.
+            Some(presigned) => presigned,
+            None => {
+                let signature = hex::encode(mac(&state.config.jwt_secret, id, expires).finalize().into_bytes());
+                format!(
+                    "{}/api/v2/uploads/{id}?expires={expires}&signature={signature}",
+                    state.config.public_url.trim_end_matches('/')
+                )
+            }
+        };
         Ok(Created::Created(Json(SignedUrl {
-            upload_url: format!(
-                "{}/api/v2/uploads/{id}?expires={expires}&signature={signature}",
-                state.config.public_url.trim_end_matches('/')
-            ),
+            upload_url,
             image_key: key,
             expires_at,
             method: "PUT".into(),
@@ -289,15 +336,7 @@ impl UploadsApi {
             ),
             other => ApiError::bad_request(format!("The body could not be read: {other}")),
         })?;
-        let file = |why: String| ApiError::invalid(vec![FieldError::new("file", why)]);
-        let format = receipt::sniff(&bytes)
-            .filter(|f| f.content_type() == u.content_type)
-            .ok_or_else(|| file(format!("is not a {}, judged by its content", u.content_type)))?;
-        if format != receipt::ReceiptFormat::Pdf {
-            let (w, h) = receipt::dimensions(&bytes, format)
-                .ok_or_else(|| file("is not a readable image: its header is damaged".into()))?;
-            receipt::check_dimensions(w, h).map_err(file)?;
-        }
+        check_bytes(&bytes, &u.content_type).map_err(|why| ApiError::invalid(vec![FieldError::new("file", why)]))?;
         let size = i32::try_from(bytes.len()).map_err(ApiError::internal)?;
         if !uploads::claim(&state.pool, u.id, size).await? {
             return Err(ApiError::conflict("upload_used", "This upload URL was already used."));

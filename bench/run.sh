@@ -18,6 +18,8 @@ export BENCH_REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 export BENCH_BASE_URL=http://127.0.0.1:18180
 export BENCH_SANDBOX_URL=http://127.0.0.1:18181
 export BENCH_SANDBOX_TOKEN=kttipay-sandbox-token
+# Uploads (receipts) of this run only, removed with it.
+export KTTIPAY_DATA_DIR=${TMPDIR:-/tmp}/kttipay-bench-data-$$
 for db in kttipay_bench kttipay_bench_sandbox; do
   psql "$PG/postgres" -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 done
@@ -30,7 +32,7 @@ KTTIPAY_WORKER_CONCURRENCY=32 RUST_LOG=warn KTTIPAY_JOINS_PER_HOUR=100000 \
 KTTIPAY_BILLING_PLANS="free:Free:0.00:month:5;crowd:Crowd:0.00:month:1000" \
   target/release/kttipay serve > /tmp/kttipay-bench-serve.log 2>&1 &
 SERVE=$!
-trap 'kill $SERVE 2>/dev/null; wait $SERVE 2>/dev/null || true' EXIT
+trap 'kill $SERVE 2>/dev/null; wait $SERVE 2>/dev/null || true; rm -rf "$KTTIPAY_DATA_DIR"' EXIT
 for _ in $(seq 1 100); do curl -sf $BENCH_BASE_URL/health/ready >/dev/null && break; sleep 0.2; done
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%F)"

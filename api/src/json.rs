@@ -182,6 +182,56 @@ fn shape_message(inner: &str) -> String {
     }
 }
 
+/// A JSON response written by serde straight into bytes. poem-openapi's
+/// `Json<T>` first builds a `serde_json::Value` tree (every string and number
+/// allocated, then written); for a long list that tree is most of the request.
+/// The document is the same: `T`'s schema, `application/json`.
+pub struct SerdeJson<T>(pub T);
+
+const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+impl<T: Type> Payload for SerdeJson<T> {
+    const CONTENT_TYPE: &'static str = JSON_CONTENT_TYPE;
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: serde::Serialize + Send> poem::IntoResponse for SerdeJson<T> {
+    fn into_response(self) -> poem::Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => poem::Response::builder().content_type(JSON_CONTENT_TYPE).body(body),
+            Err(e) => ApiError::internal(format!("serialising a response: {e}")).into_response(),
+        }
+    }
+}
+
+impl<T: Type + serde::Serialize + Send> poem_openapi::ApiResponse for SerdeJson<T> {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        poem_openapi::registry::MetaResponses {
+            responses: vec![poem_openapi::registry::MetaResponse {
+                description: "",
+                status: Some(200),
+                status_range: None,
+                content: vec![poem_openapi::registry::MetaMediaType {
+                    content_type: Self::CONTENT_TYPE,
+                    schema: Self::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

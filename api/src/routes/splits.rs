@@ -7,7 +7,7 @@
 use crate::amount::Amount;
 use crate::auth::BearerAuth;
 use crate::error::ApiError;
-use crate::json::JsonBody;
+use crate::json::{JsonBody, SerdeJson};
 use crate::routes::Tag;
 use crate::routes::ktti_input::proportion;
 use crate::routes::ktties::visible;
@@ -160,8 +160,9 @@ pub struct ProportionsUpdate {
     pub proportions: Vec<ProportionInput>,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct MemberTotal {
     pub user_id: Uuid,
     pub role: states::Role,
@@ -178,8 +179,9 @@ pub struct MemberTotal {
 }
 
 /// Per-member totals. Always `sum(net) + unassigned == totalBalance`.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct MemberTotals {
     pub ktti_id: Uuid,
     pub members: Vec<MemberTotal>,
@@ -756,14 +758,15 @@ impl SplitsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
-    ) -> Result<Json<MemberTotals>, ApiError> {
+    ) -> Result<SerdeJson<MemberTotals>, ApiError> {
         let ktti = KttiId(id.0);
         // Membership is checked inside the one statement that reads the totals.
         let snap = splits::totals_snapshot(&state.pool, ktti, auth.0.user_id)
             .await?
             .ok_or_else(|| ApiError::not_found("ktti_not_found", "No such ktti."))?;
         let total = snap.available + snap.reserved;
-        Ok(Json(MemberTotals {
+        // A hundred members of five amounts each: written by serde directly.
+        Ok(SerdeJson(MemberTotals {
             ktti_id: ktti.0,
             members: snap
                 .members

@@ -223,6 +223,29 @@ async fn a_receipt_is_read_by_ocr_and_its_items_split_the_payment() {
     assert_eq!(item(&read, "Pancakes")["userIds"].as_array().unwrap().len(), 2);
     totals(&app, &t.pia.token, &t.id).await;
 
+    // A member outside the split cannot move its money by editing the items.
+    let lou = person(&app, "lou@example.com").await;
+    let k: Value = app
+        .get_auth(&format!("/api/v2/ktties/{}", t.id), &t.pia.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let code = k["referralCode"].as_str().unwrap();
+    assert_eq!(crate::common::group::join(&app, &lou, code).await.status(), 200);
+    let r = app
+        .send(
+            Method::PATCH,
+            &format!(
+                "/api/v2/transactions/{txn}/receipt/line-items/{}",
+                id("Pancakes").as_str().unwrap()
+            ),
+            &lou.token,
+            Some(json!({"amount": "1.00"})),
+        )
+        .await;
+    problem(r, 403, "role_forbidden").await;
+
     // A corrected price re-splits from the items.
     let pancakes = id("Pancakes");
     let r = app

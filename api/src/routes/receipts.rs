@@ -266,6 +266,16 @@ async fn follow_items(conn: &mut PgConnection, t: &TransactionRow, actor: UserId
     if split.mode != SplitMode::LineItems {
         return Ok(());
     }
+    // The items are the split here: changing them moves money between members,
+    // so it takes the right to change the split (a member only one they are in).
+    let me = members::lock(conn, KttiId(t.ktti_id), actor)
+        .await?
+        .ok_or_else(no_transaction)?;
+    let in_it = splits::shares(&mut *conn, t.id)
+        .await?
+        .iter()
+        .any(|s| s.user_id == actor.0);
+    rules::may_change_split(me.role, in_it).map_err(ApiError::denied)?;
     let amount = Money::new(t.amount).map_err(ApiError::internal)?;
     let items = receipts::line_items(&mut *conn, t.id).await?;
     let ktti = KttiId(t.ktti_id);

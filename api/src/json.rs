@@ -190,6 +190,9 @@ pub struct SerdeJson<T>(pub T);
 
 const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
+/// What a response body written by [`SerdeJson`] starts with.
+const SERDE_JSON_INITIAL_CAPACITY_BYTES: usize = 16 * 1024;
+
 impl<T: Type> Payload for SerdeJson<T> {
     const CONTENT_TYPE: &'static str = JSON_CONTENT_TYPE;
 
@@ -204,8 +207,11 @@ impl<T: Type> Payload for SerdeJson<T> {
 
 impl<T: serde::Serialize + Send> poem::IntoResponse for SerdeJson<T> {
     fn into_response(self) -> poem::Response {
-        match serde_json::to_vec(&self.0) {
-            Ok(body) => poem::Response::builder().content_type(JSON_CONTENT_TYPE).body(body),
+        // Lists are what this writes: start big enough for most, rather than
+        // growing from serde_json's 128 bytes by copying.
+        let mut body = Vec::with_capacity(SERDE_JSON_INITIAL_CAPACITY_BYTES);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => poem::Response::builder().content_type(JSON_CONTENT_TYPE).body(body),
             Err(e) => ApiError::internal(format!("serialising a response: {e}")).into_response(),
         }
     }

@@ -109,8 +109,8 @@ pub fn openapi_json() -> String {
 pub fn app(state: AppState) -> impl Endpoint {
     let service = openapi(&state.config.public_url);
     let published = ops::Published {
-        spec: document::refine(&service.spec()),
-        docs_html: service.swagger_ui_html(),
+        spec: document::refine(&service.spec()).into(),
+        docs_html: service.swagger_ui_html().into(),
     };
     let routes = Route::new().nest("/", service).data(published).data(state);
     wrap(routes)

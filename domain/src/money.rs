@@ -106,16 +106,51 @@ impl FromStr for Money {
     }
 }
 
+impl Money {
+    /// The canonical text ("-12.50") written into `buf`, without the formatting
+    /// machinery: lists of amounts are written by the hundred per response.
+    fn write_to(self, buf: &mut [u8; MONEY_TEXT_MAX_BYTES]) -> &str {
+        let cents = self.cents();
+        let mut rest = cents.unsigned_abs();
+        let mut at = buf.len();
+        let digit = |b: &mut [u8; MONEY_TEXT_MAX_BYTES], at: &mut usize, d: u64| {
+            *at -= 1;
+            b[*at] = b'0' + d as u8;
+        };
+        digit(buf, &mut at, rest % 10);
+        rest /= 10;
+        digit(buf, &mut at, rest % 10);
+        rest /= 10;
+        at -= 1;
+        buf[at] = b'.';
+        loop {
+            digit(buf, &mut at, rest % 10);
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if cents < 0 {
+            at -= 1;
+            buf[at] = b'-';
+        }
+        std::str::from_utf8(&buf[at..]).expect("ASCII digits")
+    }
+}
+
+/// "-" and 19 digits of an i64's cents, and the point.
+const MONEY_TEXT_MAX_BYTES: usize = 21;
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Scale is always 2, so this prints "10.50", never "10.5".
-        write!(f, "{}", self.0)
+        f.write_str(self.write_to(&mut [0; MONEY_TEXT_MAX_BYTES]))
     }
 }
 
 impl Serialize for Money {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        serializer.serialize_str(self.write_to(&mut [0; MONEY_TEXT_MAX_BYTES]))
     }
 }
 
@@ -215,6 +250,14 @@ mod tests {
             let back: Money = m.to_string().parse().unwrap();
             prop_assert_eq!(back, m);
             prop_assert_eq!(back.cents(), cents);
+        }
+
+        #[test]
+        fn text_is_what_decimal_prints(cents in any::<i64>()) {
+            let m = Money::from_cents(cents);
+            let decimal = Decimal::new(cents, MONEY_SCALE).to_string();
+            prop_assert_eq!(m.to_string(), decimal.clone());
+            prop_assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{decimal}\""));
         }
     }
 }

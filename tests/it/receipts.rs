@@ -485,6 +485,29 @@ async fn bad_receipts_are_refused_or_fail_cleanly() {
         .await;
     let p = problem(r, 422, "validation_failed").await;
     assert_eq!(field(&p), ["lineItems[0].lineItemId"]);
+    // An outsider naming the receipt's real items learns nothing but 404.
+    let body =
+        json!({"mode": "lineItems", "lineItems": [{"lineItemId": read["lineItems"][0]["id"], "userIds": [t.pia.id]}]});
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("/api/v3/transactions/{txn}/split"),
+            &outsider.token,
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    let bogus =
+        json!({"mode": "lineItems", "lineItems": [{"lineItemId": uuid::Uuid::now_v7(), "userIds": [t.pia.id]}]});
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("/api/v3/transactions/{txn}/split"),
+            &outsider.token,
+            Some(bogus),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
     totals(&app, token, &t.id).await;
     app.stop().await;
 }

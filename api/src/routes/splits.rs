@@ -606,6 +606,10 @@ impl SplitsApi {
         let assigned = b
             .line_items
             .ok_or_else(|| ApiError::invalid(vec![FieldError::new("lineItems", "is required")]))?;
+        // An outsider learns nothing from the items' validation: 404 first.
+        txns::find_for_member(&state.pool, auth.0.user_id, id.0)
+            .await?
+            .ok_or_else(not_found)?;
         let items = kttipay_db::receipts::line_items(&state.pool, id.0).await?;
         let mut v = Validation::new();
         if assigned.len() > ASSIGNED_ITEMS_MAX {
@@ -764,7 +768,10 @@ impl SplitsApi {
         let snap = splits::totals_snapshot(&state.pool, ktti, auth.0.user_id)
             .await?
             .ok_or_else(|| ApiError::not_found("ktti_not_found", "No such ktti."))?;
-        let total = snap.available + snap.reserved;
+        let total = snap
+            .available
+            .checked_add(snap.reserved)
+            .ok_or_else(|| ApiError::internal("balance overflow"))?;
         // A hundred members of five amounts each: written by serde directly.
         Ok(SerdeJson(MemberTotals {
             ktti_id: ktti.0,
@@ -775,15 +782,15 @@ impl SplitsApi {
                     user_id: r.user_id,
                     role: r.role.into(),
                     status: r.status.into(),
-                    deposited: amount_of(r.deposited),
-                    spent: amount_of(r.spent),
-                    paid_out: amount_of(r.paid_out),
-                    net: amount_of(r.deposited - r.spent - r.paid_out),
+                    deposited: r.deposited.into(),
+                    spent: r.spent.into(),
+                    paid_out: r.paid_out.into(),
+                    net: r.net().into(),
                 })
                 .collect(),
-            unassigned: amount_of(snap.unassigned),
-            total_balance: amount_of(total),
-            available_balance: amount_of(snap.available),
+            unassigned: snap.unassigned.into(),
+            total_balance: total.into(),
+            available_balance: snap.available.into(),
         }))
     }
 }

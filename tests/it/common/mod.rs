@@ -267,10 +267,17 @@ impl TestApp {
             if left == 0 {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{left} jobs still unfinished after {DRAIN_TIMEOUT_SECS}s"
-            );
+            if Instant::now() >= deadline {
+                // What is stuck, and where, so a rare hang can be diagnosed from the log.
+                let stuck: Vec<(String, String, i32, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT kind, status, attempts, format('run_at %s, lease_until %s, now %s, error %s', \
+                            run_at, lease_until, now(), last_error) FROM jobs WHERE {unfinished}"
+                )))
+                .fetch_all(&self.pool)
+                .await
+                .unwrap();
+                panic!("{left} jobs still unfinished after {DRAIN_TIMEOUT_SECS}s: {stuck:?}");
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -67,6 +67,19 @@ async fn books_agree(app: &TestApp, ktti: &str) {
     .await
     .unwrap();
     assert_eq!(drift, 0, "member totals drifted from their transactions");
+    // Member totals carry a copy of each membership (for a one-table read): every
+    // membership has its row, and every copy matches.
+    let stale: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT * FROM ktti_members WHERE ktti_id = $1) m \
+         FULL JOIN (SELECT * FROM member_totals WHERE ktti_id = $1) t ON t.user_id = m.user_id \
+         WHERE m.user_id IS NULL OR t.user_id IS NULL OR t.role IS DISTINCT FROM m.role \
+            OR t.status IS DISTINCT FROM m.status OR t.joined_at IS DISTINCT FROM m.joined_at",
+    )
+    .bind(ktti)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stale, 0, "member totals' copy of the memberships is stale");
     let unsplit: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM transactions t WHERE t.ktti_id = $1 AND t.status = 'posted' \
          AND t.kind IN ('cardPayment', 'refund', 'fee', 'transferOut') \

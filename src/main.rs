@@ -9,6 +9,12 @@ use kttipay::config::LogFormat;
 use kttipay::{Config, Roles, prepare_database, start};
 use kttipay_jobs::Queue;
 
+// A request allocates and frees many small buffers (rows, JSON, headers) across
+// threads; mimalloc does that with less contention than glibc's malloc, which
+// took a tenth of the API's CPU on a list of 100 members.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "kttipay", version, about = "KttiPay backend")]
 struct Cli {

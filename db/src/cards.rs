@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use kttipay_domain::ids::{KttiId, UserId};
-use kttipay_domain::lifecycle::{CardOrderStatus, CardStatus, CardType, MembershipStatus};
+use kttipay_domain::lifecycle::{CardOrderStatus, CardStatus, CardType, KttiStatus, MembershipStatus};
 use kttipay_domain::membership::Role;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -178,12 +178,14 @@ pub struct CardRights {
     pub role: Role,
     pub can_spend: bool,
     pub members_can_spend: bool,
+    #[sqlx(try_from = "String")]
+    pub ktti_status: KttiStatus,
 }
 
 macro_rules! rights_select {
     () => {
         "SELECT c.id, c.user_id, c.provider_card_id, c.status, u.blocked_at IS NOT NULL AS user_blocked, \
-                m.status AS member_status, m.role, m.can_spend, k.members_can_spend \
+                m.status AS member_status, m.role, m.can_spend, k.members_can_spend, k.status AS ktti_status \
          FROM cards c JOIN users u ON u.id = c.user_id JOIN ktties k ON k.id = c.ktti_id \
          JOIN ktti_members m ON m.ktti_id = c.ktti_id AND m.user_id = c.user_id \
          WHERE c.status <> 'cancelled' "

@@ -2,6 +2,7 @@
 //!
 //! - [`attribution`]: which member paid a deposit in, in DOMAIN.md's order.
 //! - [`billing`]: billing plans on offer.
+//! - [`closure`]: the disbursement plan of a closing ktti, with who owes whom.
 //! - [`ids`]: typed ids, so a user id is never passed where a session id belongs.
 //! - [`kyc`]: what a KYC submission must contain.
 //! - [`lifecycle`]: every stored state (ktti, membership, KYC, transaction, card,
@@ -21,6 +22,7 @@
 
 pub mod attribution;
 pub mod billing;
+pub mod closure;
 pub mod ids;
 pub mod kyc;
 pub mod ledger;

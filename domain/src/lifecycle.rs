@@ -113,6 +113,12 @@ impl KttiStatus {
         matches!(self, KttiStatus::PendingSetup | KttiStatus::Active)
     }
 
+    /// Its cards may spend: before closure starts. From `closing` on they are
+    /// frozen, so the balance stays put while it is paid out.
+    pub fn cards_may_spend(self) -> bool {
+        matches!(self, KttiStatus::PendingSetup | KttiStatus::Active)
+    }
+
     /// Anything may still change; a closed ktti is read-only.
     pub fn is_writable(self) -> bool {
         self != KttiStatus::Closed

@@ -182,6 +182,15 @@ pub fn remembers_sender(actor: Role, remembered_for: Option<UserId>, assignee: U
     actor.manages() || remembered_for.is_none_or(|u| u == assignee)
 }
 
+/// Start or cancel a ktti's closure, disburse it and finalise it.
+pub fn may_close(actor: Role) -> Result<(), Denied> {
+    if actor.manages() {
+        Ok(())
+    } else {
+        denied("role_forbidden", "Only the ktti's owner or an admin may close it.")
+    }
+}
+
 /// Leave the ktti: an owner hands ownership over first.
 pub fn may_leave(actor: Role) -> Result<(), Denied> {
     if actor == Role::Owner {
@@ -205,6 +214,7 @@ pub struct CardHolder {
     pub role: Role,
     pub can_spend: bool,
     pub members_can_spend: bool,
+    pub ktti_status: KttiStatus,
 }
 
 impl CardHolder {
@@ -217,6 +227,7 @@ impl CardHolder {
         };
         if !self.blocked
             && self.membership == MembershipStatus::Active
+            && self.ktti_status.cards_may_spend()
             && may_spend(self.role, self.can_spend, settings)
         {
             CardStatus::Active
@@ -231,6 +242,8 @@ impl CardHolder {
             "the holder is blocked by KttiPay staff"
         } else if self.membership != MembershipStatus::Active {
             "the holder is no longer a member"
+        } else if !self.ktti_status.cards_may_spend() {
+            "the ktti is closing"
         } else {
             "the holder may not spend on this ktti"
         }
@@ -292,6 +305,29 @@ pub fn must_take_members(status: KttiStatus) -> Result<(), NotNow> {
         Ok(())
     } else {
         not_now("ktti_not_open", "This ktti is closing and takes no new members.")
+    }
+}
+
+/// A closure starts from an active ktti only.
+pub fn must_be_active_to_close(status: KttiStatus) -> Result<(), NotNow> {
+    match status {
+        KttiStatus::Active => Ok(()),
+        KttiStatus::PendingSetup => not_now("ktti_not_active", "This ktti is still being set up."),
+        KttiStatus::Closed => not_now("ktti_closed", "This ktti is closed; it can no longer change."),
+        _ => not_now("ktti_not_active", "This ktti is already closing."),
+    }
+}
+
+/// A closure can be cancelled until payouts start.
+pub fn must_be_cancellable(status: KttiStatus) -> Result<(), NotNow> {
+    match status {
+        KttiStatus::Closing => Ok(()),
+        KttiStatus::Disbursing | KttiStatus::ReadyToClose => not_now(
+            "payouts_started",
+            "Payouts have started; the closure can no longer be cancelled.",
+        ),
+        KttiStatus::Closed => not_now("ktti_closed", "This ktti is closed; it can no longer change."),
+        _ => not_now("not_closing", "This ktti is not closing."),
     }
 }
 
@@ -397,6 +433,53 @@ mod tests {
         members_can_invite: true,
         ..CLOSED
     };
+
+    #[test]
+    fn cards_freeze_from_the_start_of_closure_and_thaw_if_it_is_cancelled() {
+        let holder = |ktti_status| CardHolder {
+            blocked: false,
+            membership: MembershipStatus::Active,
+            role: Owner,
+            can_spend: true,
+            members_can_spend: true,
+            ktti_status,
+        };
+        for (status, card) in [
+            (KttiStatus::PendingSetup, CardStatus::Active),
+            (KttiStatus::Active, CardStatus::Active),
+            (KttiStatus::Closing, CardStatus::Frozen),
+            (KttiStatus::Disbursing, CardStatus::Frozen),
+            (KttiStatus::ReadyToClose, CardStatus::Frozen),
+            (KttiStatus::Closed, CardStatus::Frozen),
+        ] {
+            assert_eq!(holder(status).card_should_be(), card, "{status}");
+        }
+        assert_eq!(holder(KttiStatus::Closing).why_frozen(), "the ktti is closing");
+    }
+
+    #[test]
+    fn only_owners_and_admins_close_and_only_from_the_right_states() {
+        assert!(may_close(Owner).is_ok() && may_close(Admin).is_ok());
+        assert_eq!(may_close(Member).unwrap_err().code, "role_forbidden");
+        assert!(must_be_active_to_close(KttiStatus::Active).is_ok());
+        for s in [
+            KttiStatus::PendingSetup,
+            KttiStatus::Closing,
+            KttiStatus::Disbursing,
+            KttiStatus::ReadyToClose,
+        ] {
+            assert_eq!(must_be_active_to_close(s).unwrap_err().code, "ktti_not_active", "{s}");
+        }
+        assert_eq!(
+            must_be_active_to_close(KttiStatus::Closed).unwrap_err().code,
+            "ktti_closed"
+        );
+        assert!(must_be_cancellable(KttiStatus::Closing).is_ok());
+        for s in [KttiStatus::Disbursing, KttiStatus::ReadyToClose] {
+            assert_eq!(must_be_cancellable(s).unwrap_err().code, "payouts_started", "{s}");
+        }
+        assert_eq!(must_be_cancellable(KttiStatus::Active).unwrap_err().code, "not_closing");
+    }
 
     // DOMAIN.md's roles table, one assertion per cell.
 

@@ -10,6 +10,7 @@ mod auth_abuse;
 mod bank_truth;
 mod cards_and_notes;
 mod cli;
+mod closure;
 mod compose;
 mod devices;
 mod document_truth;

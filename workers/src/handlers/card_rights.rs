@@ -1,7 +1,7 @@
 //! Keeps each card's state at the bank in line with its holder's right to spend:
 //! a blocked user, a member who may not spend (`canSpend`, or the ktti's
-//! `membersCanSpend`) or a former member has a frozen card; everyone else an
-//! active one. Both jobs that change rights (staff blocking a user, a ktti's
+//! `membersCanSpend`), a former member or a closing ktti has a frozen card;
+//! everyone else an active one. Both jobs that change rights (staff blocking a user, a ktti's
 //! settings or a member's role changing) reconcile through here, so one rule
 //! decides and a later change always wins: the job reads the rights as they are
 //! when it runs.
@@ -21,6 +21,7 @@ fn holder(c: &CardRights) -> CardHolder {
         role: c.role,
         can_spend: c.can_spend,
         members_can_spend: c.members_can_spend,
+        ktti_status: c.ktti_status,
     }
 }
 

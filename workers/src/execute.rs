@@ -94,25 +94,57 @@ pub async fn execute(deps: &WorkerDeps, id: Uuid) -> Result<Outcome, sqlx::Error
     let attempts_made = attempt.attempts.max(0) as u32;
     let outcome = match result {
         Ok(()) => {
-            jobs::complete(&deps.pool, id).await?;
+            record(|| jobs::complete(&deps.pool, id)).await?;
             Outcome::Done
         }
         Err(JobError::Transient(error)) if attempts_made < attempt.max_attempts as u32 => {
             let delay_ms = policy.backoff_ms(attempts_made, rand::random::<u32>());
             let retry_at = Utc::now() + chrono::Duration::milliseconds(delay_ms as i64);
             tracing::warn!(job = %id, kind = %attempt.kind, attempt = attempts_made, %error, delay_ms, "job failed; will retry");
-            jobs::fail(&deps.pool, id, &error, Some(retry_at)).await?;
+            record(|| jobs::fail(&deps.pool, id, &error, Some(retry_at))).await?;
             Outcome::Retrying
         }
         Err(e) => {
             tracing::error!(job = %id, kind = %attempt.kind, attempt = attempts_made, error = %e, "job is dead");
-            jobs::fail(&deps.pool, id, &e.to_string(), None).await?;
+            let error = e.to_string();
+            record(|| jobs::fail(&deps.pool, id, &error, None)).await?;
             Outcome::Dead
         }
     };
     metrics::counter!("kttipay_jobs_total", "kind" => attempt.kind.clone(), "outcome" => outcome.label()).increment(1);
     metrics::histogram!("kttipay_job_duration_seconds", "kind" => attempt.kind).record(started.elapsed().as_secs_f64());
     Ok(outcome)
+}
+
+/// Times an attempt's outcome is written before giving up on it.
+pub const RECORD_ATTEMPTS: u32 = 5;
+/// The first pause between those writes; each next one doubles (50 ms .. 400 ms).
+pub const RECORD_RETRY_BASE_MS: u64 = 50;
+
+/// Writes an attempt's outcome, retrying a passing database failure (a pool
+/// timeout under load) in place: an outcome that is not written leaves the job
+/// `running` until its lease lapses, minutes later. Each write is conditional on
+/// the job still running, so one that did land before its answer was lost makes
+/// the retry a no-op.
+async fn record<F, Fut>(write: F) -> Result<(), sqlx::Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), sqlx::Error>>,
+{
+    let mut pause = Duration::from_millis(RECORD_RETRY_BASE_MS);
+    let mut tries = 1;
+    loop {
+        match write().await {
+            Ok(()) => return Ok(()),
+            Err(e) if tries < RECORD_ATTEMPTS => {
+                tracing::warn!(error = %e, tries, "recording a job's outcome failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Defines [`Decoded`], one variant per job kind with its payload, and the routes
@@ -174,7 +206,33 @@ fn decode<J: Job>(payload: serde_json::Value) -> Result<J, JobError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Decoded, JobError};
+    use super::{Decoded, JobError, RECORD_ATTEMPTS, record};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    async fn failing_first(times: u32) -> (Result<(), sqlx::Error>, u32) {
+        let calls = AtomicU32::new(0);
+        let result = record(|| async {
+            if calls.fetch_add(1, Ordering::SeqCst) < times {
+                Err(sqlx::Error::PoolTimedOut)
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+        (result, calls.load(Ordering::SeqCst))
+    }
+
+    /// A passing pool timeout does not leave a finished job `running` until its
+    /// lease lapses; a database that stays down is reported after a bounded wait.
+    #[tokio::test(start_paused = true)]
+    async fn an_outcome_write_is_retried_a_few_times_then_given_up() {
+        let (result, calls) = failing_first(2).await;
+        assert!(result.is_ok());
+        assert_eq!(calls, 3);
+        let (result, calls) = failing_first(u32::MAX).await;
+        assert!(matches!(result, Err(sqlx::Error::PoolTimedOut)));
+        assert_eq!(calls, RECORD_ATTEMPTS);
+    }
 
     /// Every kind the queue contract lists reaches a handler: a kind added to
     /// `kinds::ALL` but not to `handlers!` would die as "no handler" in

@@ -116,3 +116,27 @@ pub fn recognise(page: &GrayImage, time: Duration) -> Result<String, OcrError> {
     };
     Ok(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page Tesseract would spend seconds on (speckle over a large page, what a
+    /// hostile or broken scan looks like) is abandoned at its deadline: the engine
+    /// checks the monitor while it works, so a worker is never held past it.
+    #[test]
+    fn recognition_stops_at_its_deadline() {
+        // A fixed pseudo-random speckle (xorshift), so the test is the same every run.
+        let mut state: u32 = 0x9E37_79B9;
+        let page = GrayImage::from_fn(2_400, 2_400, |_, _| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            image::Luma([if state % 7 == 0 { 0 } else { 255 }])
+        });
+        match recognise(&page, Duration::from_millis(1)) {
+            Err(OcrError::Unreadable(why)) => assert!(why.contains("took longer"), "{why}"),
+            other => panic!("expected the deadline to stop recognition, got {other:?}"),
+        }
+    }
+}

@@ -23,9 +23,10 @@ use std::sync::OnceLock;
 const SIGNED_ROUTES_PREFIX: &str = "/api/hay/";
 
 /// Operations without a path parameter that still answer 404: the personal ktti
-/// (none before KYC), joining by an unknown referral code. (Admin routes answer 404
-/// to everyone who is not a platform admin.)
-const NOT_FOUND_WITHOUT_PATH_ID: &[&str] = &["getPersonalKtti", "joinKtti"];
+/// (none before KYC), joining by an unknown referral code, the payout account
+/// (none nominated). (Admin routes answer 404 to everyone who is not a platform
+/// admin.)
+const NOT_FOUND_WITHOUT_PATH_ID: &[&str] = &["getPersonalKtti", "joinKtti", "getPayoutAccount", "removePayoutAccount"];
 
 /// Reads that answer 409: a ktti's bank details and card while the account is still
 /// being opened.

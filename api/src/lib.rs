@@ -50,6 +50,7 @@ use routes::{
     invitations::InvitationsApi,
     kyc::KycApi,
     members::MembershipApi,
+    payout_account::PayoutAccountApi,
     provider::{ProviderApi, ProviderMessagesApi},
     receipts::ReceiptsApi,
     settings::SettingsApi,
@@ -60,27 +61,22 @@ use routes::{
 pub use state::{ApiConfig, AppState, SocialProvider};
 
 /// Every API struct, grouped (poem-openapi implements its trait for tuples of up to
-/// 16, and tuples of tuples): users, ktties, money and operations.
-type Apis = (
-    (AuthApi, UserApi, DevicesApi, KycApi, SettingsApi, CoreApi, UploadsApi),
-    (
-        PersonalKttiApi,
-        KttiApi,
-        MembershipApi,
-        InvitationsApi,
-        ActionsApi,
-        BankingApi,
-        ClosureApi,
-    ),
-    (TransactionsApi, DepositsApi, SplitsApi, ReceiptsApi),
-    (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
-);
-
-/// The OpenAPI service: every documented route.
-pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
+/// 16, and tuples of tuples): users, ktties, money and operations. One list, used
+/// as both the type and the value, so an API cannot be added to one and not the
+/// other.
+macro_rules! all_apis {
+    () => {
         (
-            (AuthApi, UserApi, DevicesApi, KycApi, SettingsApi, CoreApi, UploadsApi),
+            (
+                AuthApi,
+                UserApi,
+                DevicesApi,
+                KycApi,
+                SettingsApi,
+                PayoutAccountApi,
+                CoreApi,
+                UploadsApi,
+            ),
             (
                 PersonalKttiApi,
                 KttiApi,
@@ -92,15 +88,19 @@ pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
             ),
             (TransactionsApi, DepositsApi, SplitsApi, ReceiptsApi),
             (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
-        ),
-        "KttiPay API",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
-        "Shared money pots (\"ktties\"). Money is a string with two decimals; errors are \
+        )
+    };
+}
+type Apis = all_apis!();
+
+/// The OpenAPI service: every documented route.
+pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(all_apis!(), "KttiPay API", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Shared money pots (\"ktties\"). Money is a string with two decimals; errors are \
              application/problem+json with a stable `code`.",
-    )
-    .server(public_url.trim_end_matches('/').to_string())
+        )
+        .server(public_url.trim_end_matches('/').to_string())
 }
 
 /// The OpenAPI document as JSON (what `kttipay openapi` prints).

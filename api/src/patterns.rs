@@ -53,6 +53,11 @@ pub const POSTCODE: &str = r"^[0-9]{4}$";
 pub const COUNTRY: &str = r"^AU$";
 pub const DOCUMENT_TYPE: &str = r"^(?:driversLicence|passport)$";
 
+/// A BSB: 6 digits, or 3 and 3 around a dash or a space.
+pub const BSB: &str = r"^[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[0-9]{3}[- ]?[0-9]{3}[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$";
+/// An account number: 5 to 9 digits, single spaces between them allowed.
+pub const ACCOUNT_NUMBER: &str = r"^[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[0-9](?: ?[0-9]){4,8}[\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$";
+
 /// A calendar date, `YYYY-MM-DD`.
 pub const DATE: &str = kttipay_domain::user::DATE_PATTERN;
 /// A split value: a weight, a percentage or an amount.
@@ -124,6 +129,9 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
     ("UpdateKttiV3", "targetAmount", POSITIVE_MONEY),
     ("Join", "referralCode", REFERRAL_CODE),
     ("ShareInput", "value", SPLIT_VALUE),
+    ("PayoutAccountInput", "bsb", BSB),
+    ("PayoutAccountInput", "accountNumber", ACCOUNT_NUMBER),
+    ("PayoutAccountInput", "accountName", TEXT),
 ];
 
 /// Request headers' patterns: (header, pattern), on every operation that takes one.
@@ -181,6 +189,13 @@ mod tests {
             agrees(LOCALE, &s, crate::routes::devices::locale(&s).is_ok());
             agrees(TEXT, &s, crate::routes::devices::detail(&s).is_ok());
             agrees(OPTIONAL_TOKEN, &s, crate::routes::ktti_input::image_key(&s).is_ok());
+            agrees(TEXT, &s, kttipay_domain::bank_account::account_name(&s).is_ok());
+        }
+
+        #[test]
+        fn bank_account_patterns_match_the_rules(s in "[0-9 \t-]{0,12}") {
+            agrees(BSB, &s, kttipay_domain::bank_account::bsb(&s).is_ok());
+            agrees(ACCOUNT_NUMBER, &s, kttipay_domain::bank_account::account_number(&s).is_ok());
         }
 
         #[test]

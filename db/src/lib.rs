@@ -3,7 +3,8 @@
 //!
 //! - [`setup`]: connect, create the database if missing, run migrations.
 //! - [`users`], [`sessions`], [`email_tokens`]: accounts and authentication;
-//!   [`devices`]: push tokens and app details.
+//!   [`devices`]: push tokens and app details; [`payout_accounts`]: where a
+//!   user's payouts go.
 //! - [`idempotency`]: stored responses for `Idempotency-Key` replays.
 //! - [`ktties`]: the pots themselves; [`members`]: memberships and remembered
 //!   sender accounts; [`invitations`]; [`actions`]: action items; [`cards`].
@@ -41,6 +42,7 @@ pub mod ledger;
 pub mod members;
 pub mod mismatches;
 pub mod notes;
+pub mod payout_accounts;
 pub mod provider_events;
 pub mod quotas;
 pub mod receipts;

@@ -1,6 +1,7 @@
 //! KttiPay's pure rules: no database, HTTP, queue or network I/O lives here.
 //!
 //! - [`attribution`]: which member paid a deposit in, in DOMAIN.md's order.
+//! - [`bank_account`]: the bank account a member nominates for payouts.
 //! - [`billing`]: billing plans on offer.
 //! - [`closure`]: the disbursement plan of a closing ktti, with who owes whom.
 //! - [`ids`]: typed ids, so a user id is never passed where a session id belongs.
@@ -21,6 +22,7 @@
 //! - [`validation`]: the field-error type every rule reports with.
 
 pub mod attribution;
+pub mod bank_account;
 pub mod billing;
 pub mod closure;
 pub mod ids;

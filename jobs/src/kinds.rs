@@ -16,6 +16,9 @@ pub enum EmailTemplate {
     /// Someone tried to register with an address that already has an account:
     /// tell its owner instead of telling the caller (no account enumeration).
     AccountExists,
+    /// The bank account the user's payouts go to was set, changed or removed: if
+    /// it was not them, they should know before a ktti pays out.
+    PayoutAccountChanged,
 }
 
 impl EmailTemplate {
@@ -24,6 +27,7 @@ impl EmailTemplate {
             EmailTemplate::VerifyEmail => "verifyEmail",
             EmailTemplate::PasswordReset => "passwordReset",
             EmailTemplate::AccountExists => "accountExists",
+            EmailTemplate::PayoutAccountChanged => "payoutAccountChanged",
         }
     }
 }

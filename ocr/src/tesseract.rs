@@ -132,7 +132,7 @@ mod tests {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
-            image::Luma([if state % 7 == 0 { 0 } else { 255 }])
+            image::Luma([if state.is_multiple_of(7) { 0 } else { 255 }])
         });
         match recognise(&page, Duration::from_millis(1)) {
             Err(OcrError::Unreadable(why)) => assert!(why.contains("took longer"), "{why}"),

@@ -24,6 +24,7 @@ mod membership;
 mod money;
 mod money_property;
 mod ops;
+mod payout_account;
 mod personal_ktti;
 mod provider_messages;
 mod quotas;

@@ -81,6 +81,43 @@ pub fn account_exists(first_name: &str, to: &str, public_url: &str) -> OutgoingE
     }
 }
 
+/// The account the user's payouts go to changed (`account` is what is nominated
+/// now; `None` when they removed it and payouts go to their personal ktti).
+pub fn payout_account_changed(
+    first_name: &str,
+    to: &str,
+    account: Option<&kttipay_db::payout_accounts::PayoutAccount>,
+    public_url: &str,
+) -> OutgoingEmail {
+    use kttipay_domain::bank_account::{display_bsb, masked};
+    let link = format!("{public_url}/password/forgot");
+    let greeting = format!("Hi {first_name},");
+    let now = match account {
+        Some(a) => format!(
+            "Payouts from ktties you close will now go to {} (BSB {}, account {}).",
+            a.account_name,
+            display_bsb(&a.bsb),
+            masked(&a.account_number)
+        ),
+        None => "You removed your payout account: payouts will go to your personal ktti.".to_string(),
+    };
+    let lines = vec![
+        "The bank account for your KttiPay payouts was changed.".to_string(),
+        now,
+        "If this was not you, reset your password now and contact us: someone may have access to your account."
+            .to_string(),
+    ];
+    OutgoingEmail {
+        to: to.to_string(),
+        subject: "Your payout account changed".into(),
+        text: format!(
+            "{greeting}\n\n{}\n\nReset your password: {link}\n\nThe KttiPay team\n",
+            lines.join("\n\n")
+        ),
+        html: html_page(&greeting, &lines, Some(("Reset your password", &link))),
+    }
+}
+
 /// Percent-encodes a query value (RFC 3986: only unreserved characters stay), so an
 /// address like `a+b@x.com` survives the link.
 fn query_escape(v: &str) -> String {

@@ -13,6 +13,7 @@ pub mod ktti_input;
 pub mod ktties;
 pub mod kyc;
 pub mod members;
+pub mod payout_account;
 pub mod provider;
 pub mod receipts;
 pub mod settings;

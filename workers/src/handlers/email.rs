@@ -6,7 +6,7 @@
 //! dispatched twice cannot, because only one dispatch can start the attempt.
 
 use chrono::Utc;
-use kttipay_db::{email_tokens, emails, registrations, users};
+use kttipay_db::{email_tokens, emails, payout_accounts, registrations, users};
 use kttipay_domain::ids::JobId;
 use kttipay_domain::secret;
 use kttipay_jobs::kinds::{EmailTemplate, SendEmail};
@@ -63,6 +63,11 @@ pub async fn run(deps: &WorkerDeps, id: JobId, job: SendEmail) -> Result<(), Job
             templates::password_reset(&user.first_name, &user.email, &token, &deps.public_url)
         }
         EmailTemplate::AccountExists => templates::account_exists(&user.first_name, &user.email, &deps.public_url),
+        EmailTemplate::PayoutAccountChanged => {
+            // What is nominated when the email goes: the newest change is what matters.
+            let account = payout_accounts::find(&deps.pool, user.user_id()).await?;
+            templates::payout_account_changed(&user.first_name, &user.email, account.as_ref(), &deps.public_url)
+        }
     };
     deps.mailer.send(&email).await.map_err(|e| match e {
         MailError::Transient(m) => JobError::Transient(m),

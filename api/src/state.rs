@@ -92,6 +92,8 @@ pub struct Inner {
     pub jwks: JwksCache,
     pub metrics: PrometheusHandle,
     pub storage: kttipay_providers::storage::Storage,
+    /// The readiness check's shared Redis connection.
+    pub redis_probe: crate::ops::RedisProbe,
 }
 
 impl std::ops::Deref for AppState {
@@ -130,6 +132,7 @@ impl AppState {
             jwks,
             metrics,
             storage,
+            redis_probe: Default::default(),
         })))
     }
 }

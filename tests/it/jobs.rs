@@ -171,6 +171,40 @@ async fn registration_works_while_redis_is_down_and_the_email_follows_when_it_re
     app.stop().await;
 }
 
+/// Connections the Redis at `url` has accepted since it started.
+async fn connections_received(url: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO").arg("stats").query_async(&mut conn).await.unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn readiness_checks_share_one_redis_connection_and_survive_a_restart() {
+    let mut redis = PrivateRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(|v| {
+        v.insert("REDIS_URL".into(), url.clone());
+    })
+    .await;
+    let ready = || async { app.client.get(app.url("/health/ready")).send().await.unwrap().status() };
+    assert_eq!(ready().await, 200);
+    let before = connections_received(&url).await;
+    let checks = futures::future::join_all((0..200).map(|_| ready())).await;
+    assert!(checks.iter().all(|s| *s == 200));
+    // Our own INFO connection is one of them; the checks opened none.
+    let opened = connections_received(&url).await - before;
+    assert!(opened <= 1, "200 readiness checks opened {opened} Redis connections");
+    // After a restart the shared connection is broken: the very next check opens
+    // a new one and answers 200.
+    redis.restart();
+    assert_eq!(ready().await, 200);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_job_dispatched_twice_runs_once() {
     // Workers only: the test plays a relay that pushed and crashed before marking,

@@ -2,7 +2,7 @@
 //! cards frozen at the bank while it closes (and thawed when it is cancelled), and
 //! deposits that still land.
 
-use crate::common::group::{card, person};
+use crate::common::group::{self, card, person};
 use crate::common::pot::sandbox_raw;
 use crate::common::totals::totals;
 use crate::common::trip::{pays_in, trip};
@@ -10,13 +10,7 @@ use crate::common::{TestApp, problem};
 use serde_json::{Value, json};
 
 async fn status_of(app: &TestApp, token: &str, ktti: &str) -> Value {
-    let k: Value = app
-        .get_auth(&format!("/api/v2/ktties/{ktti}"), token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    k["status"].clone()
+    group::ktti(app, token, ktti).await["status"].clone()
 }
 
 #[tokio::test]
@@ -92,15 +86,10 @@ async fn a_closure_freezes_every_card_lets_deposits_land_and_can_be_cancelled() 
         (n == 1).then_some(())
     })
     .await;
-    let k: Value = app
-        .get_auth(&format!("/api/v2/ktties/{}", t.id), &t.pia.token)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let newcomer = crate::common::group::person_named(&app, "late@example.com", "Lee", "Late").await;
+    let k = group::ktti(&app, &t.pia.token, &t.id).await;
+    let newcomer = group::person_named(&app, "late@example.com", "Lee", "Late").await;
     problem(
-        crate::common::group::join(&app, &newcomer, k["referralCode"].as_str().unwrap()).await,
+        group::join(&app, &newcomer, k["referralCode"].as_str().unwrap()).await,
         409,
         "ktti_not_open",
     )

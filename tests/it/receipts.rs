@@ -225,12 +225,7 @@ async fn a_receipt_is_read_by_ocr_and_its_items_split_the_payment() {
 
     // A member outside the split cannot move its money by editing the items.
     let lou = person(&app, "lou@example.com").await;
-    let k: Value = app
-        .get_auth(&format!("/api/v2/ktties/{}", t.id), &t.pia.token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let k = crate::common::group::ktti(&app, &t.pia.token, &t.id).await;
     let code = k["referralCode"].as_str().unwrap();
     assert_eq!(crate::common::group::join(&app, &lou, code).await.status(), 200);
     let r = app

@@ -47,6 +47,15 @@ pub async fn group(app: &TestApp, owner: &Person, body: Value) -> Value {
     active(app, &owner.token, &id).await
 }
 
+/// The ktti as `token`'s user reads it (200 asserted by the JSON parse).
+pub async fn ktti(app: &TestApp, token: &str, id: &str) -> Value {
+    app.get_auth(&format!("/api/v2/ktties/{id}"), token)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 pub async fn active(app: &TestApp, token: &str, id: &str) -> Value {
     app.eventually("the group ktti to be active", || async {
         let k: Value = app

@@ -32,12 +32,7 @@ pub async fn totals(app: &TestApp, token: &str, ktti: &str) -> Value {
             dec(&m["net"])
         );
     }
-    let k: Value = app
-        .get_auth(&format!("/api/v2/ktties/{ktti}"), token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let k = super::group::ktti(app, token, ktti).await;
     assert_eq!(k["totalBalance"], t["totalBalance"]);
     books_agree(app, ktti).await;
     t

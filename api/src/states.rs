@@ -74,7 +74,10 @@ mirror! {
 }
 mirror! {
     /// What an action item asks of its addressee.
-    ActionKind = domain::ActionKind { AdminRequest, JoinApproval, Invitation, UnassignedDeposit, NegativeBalance }
+    ActionKind = domain::ActionKind {
+        AdminRequest, JoinApproval, Invitation, UnassignedDeposit, NegativeBalance, PayoutFailed, LateMovement,
+        PayoutAccountNeeded
+    }
 }
 mirror! {
     ActionStatus = domain::ActionStatus { Pending, Approved, Rejected, Resolved, Cancelled }
@@ -87,8 +90,14 @@ mirror! {
     SplitMode = domain::SplitMode { Equal, Shares, Percentages, Exact, LineItems }
 }
 mirror! {
-    /// Who made a split: the money flow (`default`, `refund`) or a person (`manual`).
-    SplitOrigin = domain::SplitOrigin { Default, Refund, Manual }
+    /// Who made a split: the money flow (`default`, `refund`, `payout`) or a person (`manual`).
+    SplitOrigin = domain::SplitOrigin { Default, Refund, Manual, Payout }
+}
+mirror! {
+    /// One payout of a closing ktti: `pending` (planned), `submitted` (sent to the
+    /// bank), `completed`, `failed` (refused: nothing moved), `dead` (out of
+    /// attempts, waiting for an operator).
+    PayoutStatus = domain::PayoutStatus { Pending, Submitted, Completed, Failed, Dead }
 }
 mirror! {
     /// A member's role in a ktti.
@@ -129,6 +138,7 @@ mod tests {
         same_names::<_, InvitationStatus>(domain::InvitationStatus::ALL, domain::InvitationStatus::as_str);
         same_names::<_, SplitMode>(domain::SplitMode::ALL, domain::SplitMode::as_str);
         same_names::<_, SplitOrigin>(domain::SplitOrigin::ALL, domain::SplitOrigin::as_str);
+        same_names::<_, PayoutStatus>(domain::PayoutStatus::ALL, domain::PayoutStatus::as_str);
         same_names::<_, Role>(DomainRole::ALL, DomainRole::as_str);
     }
 }

@@ -46,8 +46,8 @@ pub async fn create_group(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO ktties (id, kind, name, owner_id, description, purpose, target_amount, end_date, image_key, \
-                             billing_plan, referral_code) \
-         VALUES ($1, 'group', $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                             billing_plan, referral_code, billing_anchor) \
+         VALUES ($1, 'group', $2, $3, $4, $5, $6, $7, $8, $9, $10, current_date)",
     )
     .bind(id.0)
     .bind(f.name)
@@ -138,11 +138,18 @@ pub async fn name_of<'e>(db: impl sqlx::PgExecutor<'e>, ktti: KttiId) -> Result<
         .await
 }
 
-/// Locks the ktti's row for a membership change: (status, billing plan). Joins to
-/// one ktti serialise here, so a member limit holds under concurrent joins.
+/// Locks the ktti's row for a membership or status change: (status, billing
+/// plan). Joins to one ktti serialise here, so a member limit holds under
+/// concurrent joins; so do closure steps and the end of a round of payouts.
+///
+/// `FOR NO KEY UPDATE`, not `FOR UPDATE`: rows that merely reference the ktti
+/// (journal entries, splits, action items) take a key-share lock on it when
+/// inserted, and must not wait for a status check. With `FOR UPDATE`, two payouts
+/// completing at once deadlocked: each held a key-share from its journal entry
+/// while waiting for the other to release the balances or the row.
 pub async fn lock_status(conn: &mut PgConnection, ktti: KttiId) -> Result<(KttiStatus, Option<String>), sqlx::Error> {
     let (status, plan): (String, Option<String>) =
-        sqlx::query_as("SELECT status, billing_plan FROM ktties WHERE id = $1 FOR UPDATE")
+        sqlx::query_as("SELECT status, billing_plan FROM ktties WHERE id = $1 FOR NO KEY UPDATE")
             .bind(ktti.0)
             .fetch_one(conn)
             .await?;
@@ -155,6 +162,15 @@ pub async fn share_status(conn: &mut PgConnection, ktti: KttiId) -> Result<KttiS
     let status: String = sqlx::query_scalar("SELECT status FROM ktties WHERE id = $1 FOR SHARE")
         .bind(ktti.0)
         .fetch_one(conn)
+        .await?;
+    crate::state(status)
+}
+
+/// A ktti's status as committed now, without a lock.
+pub async fn status_of<'e>(db: impl sqlx::PgExecutor<'e>, ktti: KttiId) -> Result<KttiStatus, sqlx::Error> {
+    let status: String = sqlx::query_scalar("SELECT status FROM ktties WHERE id = $1")
+        .bind(ktti.0)
+        .fetch_one(db)
         .await?;
     crate::state(status)
 }

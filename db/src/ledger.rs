@@ -145,6 +145,20 @@ pub async fn balances<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<Optio
     }))
 }
 
+/// A ktti's balances, locked: money events for the ktti wait until the caller
+/// commits, so what it reads next (members' totals) is from the same moment.
+pub async fn lock_balances(conn: &mut PgConnection, ktti: KttiId) -> Result<Option<Balances>, sqlx::Error> {
+    let row: Option<(Decimal, Decimal)> =
+        sqlx::query_as("SELECT available, reserved FROM ktti_balances WHERE ktti_id = $1 FOR UPDATE")
+            .bind(ktti.0)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.map(|(a, r)| Balances {
+        available: to_money(a),
+        reserved: to_money(r),
+    }))
+}
+
 /// One posting as stored, for audits and statements.
 #[derive(Debug, Clone, FromRow)]
 pub struct StoredPosting {

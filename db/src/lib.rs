@@ -19,6 +19,8 @@
 //! - [`splits`]: who bears which part of each transaction, its history, and the
 //!   per-member totals the triggers keep from splits and deposits.
 //! - [`emails`]: which job sent which email (exactly-once sending).
+//! - [`billing`]: charges per ktti and period, their attempts, plan changes.
+//! - [`payouts`]: disbursements of closing ktties, each payout's life, settle-ups.
 //!
 //! Stored states (statuses, kinds, roles) are decoded into `kttipay_domain::lifecycle`
 //! enums here, at the boundary (`#[sqlx(try_from = "String")]` or [`state`]), and
@@ -29,6 +31,7 @@
 
 pub mod actions;
 pub mod assignments;
+pub mod billing;
 pub mod cards;
 pub mod devices;
 pub mod email_tokens;
@@ -43,6 +46,7 @@ pub mod members;
 pub mod mismatches;
 pub mod notes;
 pub mod payout_accounts;
+pub mod payouts;
 pub mod provider_events;
 pub mod quotas;
 pub mod receipts;

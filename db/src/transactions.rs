@@ -188,6 +188,42 @@ pub async fn post_settlement(
     Ok(())
 }
 
+/// The ktti a transaction belongs to.
+pub async fn ktti_of<'e>(db: impl PgExecutor<'e>, id: Uuid) -> Result<Option<KttiId>, sqlx::Error> {
+    let ktti: Option<Option<Uuid>> = sqlx::query_scalar("SELECT ktti_id FROM transactions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(ktti.flatten().map(KttiId))
+}
+
+/// A payout the bank moved: posted, with the bank's id when its answer or
+/// webhook gave one (kept if already set).
+pub async fn post_payout(
+    conn: &mut PgConnection,
+    id: Uuid,
+    provider_transaction: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE transactions SET status = 'posted', provider_transaction_id = coalesce($2, provider_transaction_id),              posted_at = coalesce(posted_at, now()), updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(provider_transaction)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A payout the bank refused: declined, with why.
+pub async fn decline(conn: &mut PgConnection, id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE transactions SET status = 'declined', decline_reason = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(reason)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// A pending card payment whose hold was released: nothing was paid.
 pub async fn mark_reversed(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE transactions SET status = 'reversed', updated_at = now() WHERE id = $1")

@@ -2,6 +2,7 @@
 //! how many members a ktti on the plan may have.
 
 use crate::Money;
+use chrono::{Months, NaiveDate};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -64,6 +65,70 @@ pub fn parse_plans(raw: &str) -> Result<Vec<Plan>, String> {
     Ok(plans)
 }
 
+impl Plan {
+    /// Months in one billing period.
+    pub fn months(&self) -> u32 {
+        if self.interval == "year" { 12 } else { 1 }
+    }
+
+    pub fn is_free(&self) -> bool {
+        self.price == Money::ZERO
+    }
+}
+
+/// The plan with `code`, if it is on offer.
+pub fn find<'a>(plans: &'a [Plan], code: &str) -> Option<&'a Plan> {
+    plans.iter().find(|p| p.code == code)
+}
+
+/// One billing period: from `start` (included) to `end` (excluded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+/// A ktti is billed in arrears: a period is charged once it has ended. Periods
+/// follow each other from the ktti's anchor date (when it opened), a month or a
+/// year each, counted from the anchor so that a period starting on the 31st is
+/// followed by one on the 30th, then the 31st again (not drifting to the 28th).
+///
+/// The period after the last one billed (`billed_through` is its start's
+/// anchor-relative end, `None` before the first), if it has ended by `today`.
+pub fn due_period(
+    anchor: NaiveDate,
+    billed_through: Option<NaiveDate>,
+    months: u32,
+    today: NaiveDate,
+) -> Option<Period> {
+    let start = billed_through.unwrap_or(anchor);
+    // Which period of the anchor's sequence starts at `start`: the end is
+    // counted from the anchor, not from `start`, so month ends do not drift.
+    let mut k = 0u32;
+    while add_months(anchor, k * months)? < start {
+        k += 1;
+    }
+    let end = add_months(anchor, (k + 1) * months)?;
+    (end <= today).then_some(Period { start, end })
+}
+
+fn add_months(d: NaiveDate, months: u32) -> Option<NaiveDate> {
+    d.checked_add_months(Months::new(months))
+}
+
+/// When the period in progress ends (and is charged).
+pub fn next_billing_date(anchor: NaiveDate, billed_through: Option<NaiveDate>, months: u32) -> Option<NaiveDate> {
+    let start = billed_through.unwrap_or(anchor);
+    let mut k = 1u32;
+    loop {
+        let end = add_months(anchor, k * months)?;
+        if end > start {
+            return Some(end);
+        }
+        k += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +139,42 @@ mod tests {
         assert_eq!(plans.len(), 3);
         assert_eq!(plans[1].price, Money::from_cents(499));
         assert_eq!(plans[2].member_limit, 100);
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_period_is_charged_once_it_has_ended() {
+        let anchor = d("2026-01-31");
+        assert_eq!(due_period(anchor, None, 1, d("2026-02-27")), None);
+        let first = due_period(anchor, None, 1, d("2026-02-28")).unwrap();
+        assert_eq!((first.start, first.end), (d("2026-01-31"), d("2026-02-28")));
+        // The next is counted from the anchor: back to the 31st in March.
+        let second = due_period(anchor, Some(first.end), 1, d("2026-04-01")).unwrap();
+        assert_eq!((second.start, second.end), (d("2026-02-28"), d("2026-03-31")));
+        assert_eq!(next_billing_date(anchor, Some(second.end), 1), Some(d("2026-04-30")));
+        let yearly = due_period(d("2024-02-29"), None, 12, d("2025-02-28")).unwrap();
+        assert_eq!(yearly.end, d("2025-02-28"));
+        assert_eq!(next_billing_date(anchor, None, 12), Some(d("2027-01-31")));
+    }
+
+    proptest::proptest! {
+        /// Periods charged one after another tile time with no gap and no overlap.
+        #[test]
+        fn periods_follow_each_other(day in 1u32..=28, month in 1u32..=12, months in proptest::sample::select(vec![1u32, 12]), n in 1usize..40) {
+            let anchor = NaiveDate::from_ymd_opt(2025, month, day).unwrap();
+            let far = d("2100-01-01");
+            let mut through = None;
+            for _ in 0..n {
+                let p = due_period(anchor, through, months, far).unwrap();
+                proptest::prop_assert_eq!(p.start, through.unwrap_or(anchor));
+                proptest::prop_assert!(p.end > p.start);
+                proptest::prop_assert_eq!(Some(p.end), next_billing_date(anchor, through, months));
+                through = Some(p.end);
+            }
+        }
     }
 
     #[test]

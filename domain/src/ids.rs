@@ -75,6 +75,14 @@ typed_id!(
     /// An invitation to a ktti by email.
     InvitationId
 );
+typed_id!(
+    /// One round of paying a closing ktti out.
+    DisbursementId
+);
+typed_id!(
+    /// One member's payout in a disbursement.
+    PayoutId
+);
 
 /// Alphabet of deposit references: no 0/O or 1/I, which people misread off a screen.
 const REFERENCE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";

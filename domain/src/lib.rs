@@ -14,6 +14,8 @@
 //! - [`money`]: [`Money`], a two-decimal amount; the only way money enters or leaves.
 //! - [`split`]: dividing an amount between members to the cent (largest remainder,
 //!   rotating tie-break), refunds pro rata, receipts' line items.
+//! - [`payout`]: paying a closing ktti out: blockers, destinations, transfer
+//!   references, what a finished round leaves the ktti as.
 //! - [`receipt`]: what an uploaded file is, image sizes before decoding, and the
 //!   reader of receipts' OCR text (merchant, date, totals, line items).
 //! - [`secret`]: opaque tokens for clients, stored only as hashes.
@@ -31,6 +33,7 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod membership;
 pub mod money;
+pub mod payout;
 pub mod receipt;
 pub mod secret;
 pub mod split;

@@ -93,7 +93,8 @@ states! {
 
 impl KttiStatus {
     /// The moves DOMAIN.md allows. Cancelling a closure goes back to active; a late
-    /// deposit after `readyToClose` goes back to `closing` to be paid out.
+    /// deposit after `readyToClose` goes back to `closing` to be paid out, as does
+    /// a round of payouts that ended with money left (a refusal, a late deposit).
     pub fn can_become(self, next: KttiStatus) -> bool {
         use KttiStatus::*;
         matches!(
@@ -103,6 +104,7 @@ impl KttiStatus {
                 | (Closing, Active)
                 | (Closing, Disbursing)
                 | (Disbursing, ReadyToClose)
+                | (Disbursing, Closing)
                 | (ReadyToClose, Closing)
                 | (ReadyToClose, Closed)
         )
@@ -262,6 +264,35 @@ states! {
         Invitation = "invitation",
         UnassignedDeposit = "unassignedDeposit",
         NegativeBalance = "negativeBalance",
+        /// The bank refused a payout: the owner sees why and decides what next.
+        PayoutFailed = "payoutFailed",
+        /// Money moved after payouts started (a settlement, a refund, a deposit).
+        LateMovement = "lateMovement",
+        /// A member has nowhere to be paid: no personal ktti, no nominated account.
+        PayoutAccountNeeded = "payoutAccountNeeded",
+    }
+}
+
+states! {
+    /// One payout of a closing ktti (DOMAIN.md, "Closure").
+    PayoutStatus {
+        /// Planned, not sent yet.
+        Pending = "pending",
+        /// Reserved and sent to the bank, perhaps more than once (same key).
+        Submitted = "submitted",
+        /// The bank moved it.
+        Completed = "completed",
+        /// The bank refused it: nothing moved, the money is available again.
+        Failed = "failed",
+        /// Out of attempts with the outcome unknown: an operator retries it.
+        Dead = "dead",
+    }
+}
+
+impl PayoutStatus {
+    /// Finished for good: nothing more will happen to it.
+    pub fn is_final(self) -> bool {
+        matches!(self, PayoutStatus::Completed | PayoutStatus::Failed)
     }
 }
 
@@ -317,6 +348,8 @@ states! {
         Default = "default",
         Refund = "refund",
         Manual = "manual",
+        /// A payout: the one member paid.
+        Payout = "payout",
     }
 }
 
@@ -347,6 +380,7 @@ mod tests {
         check(InvitationStatus::ALL);
         check(SplitMode::ALL);
         check(SplitOrigin::ALL);
+        check(PayoutStatus::ALL);
         let err = "open".parse::<KttiStatus>().unwrap_err();
         assert_eq!(err.to_string(), "\"open\" is not a KttiStatus");
     }
@@ -365,6 +399,7 @@ mod tests {
                 (Active, Closing),
                 (Closing, Active),
                 (Closing, Disbursing),
+                (Disbursing, Closing),
                 (Disbursing, ReadyToClose),
                 (ReadyToClose, Closing),
                 (ReadyToClose, Closed),

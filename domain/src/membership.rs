@@ -331,6 +331,46 @@ pub fn must_be_cancellable(status: KttiStatus) -> Result<(), NotNow> {
     }
 }
 
+/// The plan is paid out from `closing` (the first round, or another once a round
+/// ended with money left).
+pub fn must_be_disbursable(status: KttiStatus) -> Result<(), NotNow> {
+    match status {
+        KttiStatus::Closing => Ok(()),
+        KttiStatus::Disbursing => not_now(
+            "payouts_in_flight",
+            "Payouts are under way; disburse again once they have finished.",
+        ),
+        KttiStatus::ReadyToClose => not_now("nothing_to_pay", "Everything has been paid out."),
+        KttiStatus::Closed => not_now("ktti_closed", "This ktti is closed; it can no longer change."),
+        _ => not_now("not_closing", "Start the closure before paying out."),
+    }
+}
+
+/// Only a ktti whose payouts all completed and whose balances are 0 may close.
+pub fn must_be_finalizable(status: KttiStatus) -> Result<(), NotNow> {
+    match status {
+        KttiStatus::ReadyToClose => Ok(()),
+        KttiStatus::Closed => not_now("ktti_closed", "This ktti is closed; it can no longer change."),
+        _ => not_now(
+            "not_ready_to_close",
+            "Pay everything out first: the ktti closes once its balances are 0.",
+        ),
+    }
+}
+
+/// Who bears what (splits, deposit assignees, default proportions) is fixed
+/// from the moment the plan is paid out: the payouts were computed from it.
+/// (While `closing` it may still change: deposits must be assigned first.)
+pub fn must_allow_money_edits(status: KttiStatus) -> Result<(), NotNow> {
+    match status {
+        KttiStatus::Disbursing | KttiStatus::ReadyToClose => not_now(
+            "payouts_started",
+            "Payouts have started: who bears what can no longer change.",
+        ),
+        other => must_be_writable(other),
+    }
+}
+
 /// A closed ktti is final and read-only.
 pub fn must_be_writable(status: KttiStatus) -> Result<(), NotNow> {
     if status.is_writable() {
@@ -479,6 +519,27 @@ mod tests {
             assert_eq!(must_be_cancellable(s).unwrap_err().code, "payouts_started", "{s}");
         }
         assert_eq!(must_be_cancellable(KttiStatus::Active).unwrap_err().code, "not_closing");
+        assert!(must_be_disbursable(KttiStatus::Closing).is_ok());
+        let code = |s| must_be_disbursable(s).unwrap_err().code;
+        assert_eq!(code(KttiStatus::Active), "not_closing");
+        assert_eq!(code(KttiStatus::Disbursing), "payouts_in_flight");
+        assert_eq!(code(KttiStatus::ReadyToClose), "nothing_to_pay");
+        assert_eq!(code(KttiStatus::Closed), "ktti_closed");
+        assert!(must_be_finalizable(KttiStatus::ReadyToClose).is_ok());
+        for s in [KttiStatus::Active, KttiStatus::Closing, KttiStatus::Disbursing] {
+            assert_eq!(must_be_finalizable(s).unwrap_err().code, "not_ready_to_close", "{s}");
+        }
+        assert_eq!(must_be_finalizable(KttiStatus::Closed).unwrap_err().code, "ktti_closed");
+        for s in [KttiStatus::Active, KttiStatus::Closing] {
+            assert!(must_allow_money_edits(s).is_ok(), "{s}");
+        }
+        for s in [KttiStatus::Disbursing, KttiStatus::ReadyToClose] {
+            assert_eq!(must_allow_money_edits(s).unwrap_err().code, "payouts_started", "{s}");
+        }
+        assert_eq!(
+            must_allow_money_edits(KttiStatus::Closed).unwrap_err().code,
+            "ktti_closed"
+        );
     }
 
     // DOMAIN.md's roles table, one assertion per cell.

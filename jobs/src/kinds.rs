@@ -2,7 +2,9 @@
 //! change ships as a new kind (`email.v2`) beside the old one until old rows drain.
 
 use crate::{Job, Queue, RetryPolicy};
-use kttipay_domain::ids::{CardId, InvitationId, KttiId, KycSubmissionId, ProviderEventId, TransactionId, UserId};
+use kttipay_domain::ids::{
+    CardId, InvitationId, KttiId, KycSubmissionId, PayoutId, ProviderEventId, TransactionId, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 /// Which email to send. The worker renders it from current data at send time.
@@ -231,6 +233,34 @@ impl Job for DeleteStoredObject {
     const RETRY: RetryPolicy = RetryPolicy::LOCAL_WORK;
 }
 
+/// Send one payout of a closing ktti to the bank, with the payout's own
+/// idempotency key on every attempt; a lost answer is looked up at the bank by
+/// that key before anything is sent again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitPayout {
+    pub payout_id: PayoutId,
+}
+
+impl Job for SubmitPayout {
+    const KIND: &'static str = "payout.submit.v1";
+    const QUEUE: Queue = Queue::Banking;
+    const RETRY: RetryPolicy = RetryPolicy::PAYOUT;
+}
+
+/// Close a finalised ktti's account at the bank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloseKttiAccount {
+    pub ktti_id: KttiId,
+}
+
+impl Job for CloseKttiAccount {
+    const KIND: &'static str = "ktti.account.close.v1";
+    const QUEUE: Queue = Queue::Banking;
+    const RETRY: RetryPolicy = RetryPolicy::BANK_CALL;
+}
+
 /// Lists job types as `(KIND, QUEUE, RETRY)` rows, so adding a kind is one word.
 macro_rules! registry {
     ($($kind:ty),* $(,)?) => {
@@ -254,4 +284,6 @@ registry!(
     SyncKttiCards,
     ReadReceipt,
     DeleteStoredObject,
+    SubmitPayout,
+    CloseKttiAccount,
 );

@@ -38,6 +38,16 @@ impl RetryPolicy {
         max_delay_ms: 5 * 60 * 1_000,
     };
 
+    /// Payouts: the bank call's family, with more and quicker first tries (a
+    /// member waits for their money, and a retry is safe: the same key, and a
+    /// lookup at the bank first), still spread over more than an hour before an
+    /// operator is needed.
+    pub const PAYOUT: RetryPolicy = RetryPolicy {
+        max_attempts: 12,
+        base_delay_ms: 500,
+        max_delay_ms: 15 * 60 * 1_000,
+    };
+
     /// Email to our users: SMTP outages are usually minutes long, so ~8 attempts
     /// spread over about an hour.
     pub const EMAIL: RetryPolicy = RetryPolicy {

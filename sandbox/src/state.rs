@@ -48,6 +48,9 @@ pub struct Faults {
     pub transfer_error_rate: f64,
     /// Transfers execute, then answer 500 as if the response was lost.
     pub transfer_drop_response_rate: f64,
+    /// Transfers to these account numbers are refused as if the receiving bank
+    /// turned them away (`REFUSED_RECIPIENT_ACCOUNT_BLOCKED`).
+    pub refuse_recipient_accounts: Vec<String>,
     /// Added to every request.
     pub latency_ms: u64,
     /// Webhook deliveries fail before leaving (and are retried later).

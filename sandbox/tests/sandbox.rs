@@ -406,6 +406,7 @@ fn transfer(amount: &str, key: &str) -> TransferOut {
             reference: None,
             sender_name: None,
         }),
+        internal_transfer: None,
         reference: None,
     }
 }

@@ -4,6 +4,7 @@
 //! one at a time, so a block is never undone by an older job.
 
 use crate::common::TestApp;
+use crate::common::bank::faults;
 use crate::common::group::{actions, card, decide, group, join, person};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -11,13 +12,6 @@ use serde_json::{Value, json};
 /// A card's status at the bank, by our card id.
 async fn at_bank(app: &TestApp, card: &str) -> String {
     app.card_at_bank(card, "status").await
-}
-
-async fn faults(app: &TestApp, body: Value) {
-    assert_eq!(
-        app.sandbox(Method::PUT, "/sandbox/faults", Some(body)).await.status(),
-        200
-    );
 }
 
 #[tokio::test]

@@ -108,12 +108,24 @@ pub async fn execute(deps: &WorkerDeps, id: Uuid) -> Result<Outcome, sqlx::Error
             tracing::error!(job = %id, kind = %attempt.kind, attempt = attempts_made, error = %e, "job is dead");
             let error = e.to_string();
             record(|| jobs::fail(&deps.pool, id, &error, None)).await?;
+            on_dead(deps, &attempt.kind, attempt.payload, &error).await?;
             Outcome::Dead
         }
     };
     metrics::counter!("kttipay_jobs_total", "kind" => attempt.kind.clone(), "outcome" => outcome.label()).increment(1);
     metrics::histogram!("kttipay_job_duration_seconds", "kind" => attempt.kind).record(started.elapsed().as_secs_f64());
     Ok(outcome)
+}
+
+/// What a job's death means beyond the job: a dead payout shows as `dead` to
+/// members and operators (its job's retry brings it back).
+async fn on_dead(deps: &WorkerDeps, kind: &str, payload: serde_json::Value, error: &str) -> Result<(), sqlx::Error> {
+    if kind == <kinds::SubmitPayout as Job>::KIND
+        && let Ok(job) = serde_json::from_value::<kinds::SubmitPayout>(payload)
+    {
+        record(|| handlers::payout::dead(deps, job.clone(), error)).await?;
+    }
+    Ok(())
 }
 
 /// Times an attempt's outcome is written before giving up on it.
@@ -190,6 +202,8 @@ handlers! {
     SyncKttiCards => handlers::card_rights::sync_ktti,
     ReadReceipt => handlers::receipt::read,
     DeleteStoredObject => handlers::stored_object::delete,
+    SubmitPayout => handlers::payout::submit,
+    CloseKttiAccount => handlers::close_account::close,
 }
 
 /// Routes a job to its handler by kind.

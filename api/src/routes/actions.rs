@@ -29,7 +29,8 @@ use uuid::Uuid;
 #[oai(rename_all = "camelCase")]
 pub struct ActionView {
     pub uuid: Uuid,
-    /// Approving `negativeBalance` acknowledges it.
+    /// Approving a notice (`negativeBalance`, `payoutFailed`, `lateMovement`,
+    /// `payoutAccountNeeded`) acknowledges it.
     #[oai(rename = "type")]
     pub kind: states::ActionKind,
     /// `pending` while it waits for a decision.
@@ -68,6 +69,19 @@ pub struct ActionDetails {
     /// The balances when the ktti went below zero (`negativeBalance`).
     pub available_balance: Option<Amount>,
     pub total_balance: Option<Amount>,
+    /// The refused payout (`payoutFailed`; `amount` is its amount).
+    pub payout_id: Option<Uuid>,
+    /// Why the bank refused it, as a stable code (`recipient_account_blocked`...).
+    pub reason: Option<String>,
+    /// Where it was going: `personalKtti` or `bankAccount`.
+    pub destination: Option<String>,
+    /// What moved after payouts started, in the bank's words (`lateMovement`;
+    /// `amount` is how much).
+    pub transaction_type: Option<String>,
+    /// The ktti's status when it moved.
+    pub ktti_status: Option<String>,
+    /// The route that resolves it (`payoutAccountNeeded`).
+    pub path: Option<String>,
 }
 
 impl From<ActionRow> for ActionView {
@@ -174,7 +188,9 @@ impl ActionsApi {
         }
         let ktti = KttiId(item.ktti_id);
         let kind = item.kind;
-        if kind != Kind::Invitation {
+        // Invitations and requests to nominate a payout account are the
+        // addressee's own; everything else is decided as a manager.
+        if !matches!(kind, Kind::Invitation | Kind::PayoutAccountNeeded) {
             let role = members::lock(&mut tx, ktti, me).await?.map_or(Role::Member, |m| m.role);
             rules::may_approve(role).map_err(ApiError::denied)?;
         }
@@ -230,8 +246,11 @@ impl ActionsApi {
                 tx.commit().await?;
                 return Ok(Executed::Done);
             }
-            // Acknowledged: the owner has seen the ktti is below zero.
-            (Kind::NegativeBalance, true) | (_, false) => {}
+            // Acknowledged: the ktti is below zero, a payout was refused, money
+            // moved late, an account is needed; the item is a notice, and what to
+            // do about it (assign, disburse again, nominate) has its own route.
+            (Kind::NegativeBalance | Kind::PayoutFailed | Kind::LateMovement | Kind::PayoutAccountNeeded, true)
+            | (_, false) => {}
         }
         actions::decide(
             &mut tx,

@@ -41,6 +41,8 @@ pub async fn assign(conn: &mut PgConnection, actor: UserId, id: Uuid, assignee: 
         .await?
         .filter(|m| m.status == MembershipStatus::Active)
         .ok_or_else(not_found)?;
+    let status = kttipay_db::ktties::share_status(conn, ktti).await?;
+    rules::must_allow_money_edits(status).map_err(ApiError::not_now)?;
     if txn.kind != TransactionKind::Deposit {
         return Err(ApiError::conflict("not_a_deposit", "Only deposits have an assignee."));
     }

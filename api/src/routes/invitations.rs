@@ -7,7 +7,7 @@ use crate::idempotency;
 use crate::json::JsonBody;
 use crate::membership;
 use crate::routes::Tag;
-use crate::routes::ktties::{KttiView, visible};
+use crate::routes::ktties::{KttiView, writable};
 use crate::routes::members::{Done, group_only};
 use crate::state::AppState;
 use crate::states;
@@ -138,7 +138,7 @@ impl InvitationsApi {
         #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
         body: JsonBody<Invite>,
     ) -> Result<Invited, ApiError> {
-        let k = visible(&state, auth.0.user_id, id.0).await?;
+        let k = writable(&state, auth.0.user_id, id.0).await?;
         group_only(&k)?;
         rules::may_invite(k.caller_role(), k.settings()).map_err(ApiError::denied)?;
         let email = kttipay_domain::user::email(&body.0.email)

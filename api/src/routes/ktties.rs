@@ -194,9 +194,7 @@ async fn card_for_change(
     id: Uuid,
 ) -> Result<(KttiId, cards::CardRow), ApiError> {
     let ktti = KttiId(id);
-    let k = ktties::find_for_member(&state.pool, user, ktti)
-        .await?
-        .ok_or_else(not_found)?;
+    let k = writable(state, user, id).await?;
     if !k.role.manages() {
         return Err(ApiError::forbidden(
             "role_forbidden",
@@ -225,6 +223,13 @@ pub async fn visible(state: &AppState, user: kttipay_domain::ids::UserId, id: Uu
     ktties::find_for_member(&state.pool, user, KttiId(id))
         .await?
         .ok_or_else(not_found)
+}
+
+/// As [`visible`], for a change: a closed ktti is read-only (409 `ktti_closed`).
+pub async fn writable(state: &AppState, user: kttipay_domain::ids::UserId, id: Uuid) -> Result<KttiRow, ApiError> {
+    let k = visible(state, user, id).await?;
+    kttipay_domain::membership::must_be_writable(k.status).map_err(ApiError::not_now)?;
+    Ok(k)
 }
 
 pub struct PersonalKttiApi;

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::json::JsonBody;
 use crate::membership;
 use crate::routes::Tag;
-use crate::routes::ktties::visible;
+use crate::routes::ktties::{visible, writable};
 use crate::state::AppState;
 use crate::states;
 use chrono::{DateTime, Utc};
@@ -165,7 +165,7 @@ impl MembershipApi {
         auth: BearerAuth,
         #[oai(name = "kttiId")] id: Path<Uuid>,
     ) -> Result<Done, ApiError> {
-        let k = visible(&state, auth.0.user_id, id.0).await?;
+        let k = writable(&state, auth.0.user_id, id.0).await?;
         group_only(&k)?;
         rules::may_leave(k.caller_role()).map_err(ApiError::denied)?;
         let mut tx = state.pool.begin().await?;
@@ -194,7 +194,7 @@ impl MembershipApi {
         #[oai(name = "userId")] user: Path<Uuid>,
         body: JsonBody<MemberUpdate>,
     ) -> Result<Json<MemberView>, ApiError> {
-        let k = visible(&state, auth.0.user_id, id.0).await?;
+        let k = writable(&state, auth.0.user_id, id.0).await?;
         group_only(&k)?;
         let b = body.0;
         let mut v = kttipay_domain::Validation::new();
@@ -263,7 +263,7 @@ impl MembershipApi {
         #[oai(name = "kttiId")] id: Path<Uuid>,
         #[oai(name = "userId")] user: Path<Uuid>,
     ) -> Result<Done, ApiError> {
-        let k = visible(&state, auth.0.user_id, id.0).await?;
+        let k = writable(&state, auth.0.user_id, id.0).await?;
         group_only(&k)?;
         let ktti = KttiId(k.id);
         let target_id = UserId(user.0);
@@ -305,7 +305,7 @@ impl MembershipApi {
         #[oai(name = "Idempotency-Key")] key: poem_openapi::param::Header<Option<String>>,
         body: JsonBody<AdminRequest>,
     ) -> Result<Requested, ApiError> {
-        let k = visible(&state, auth.0.user_id, id.0).await?;
+        let k = writable(&state, auth.0.user_id, id.0).await?;
         group_only(&k)?;
         if k.caller_role().manages() {
             return Err(ApiError::conflict("already_admin", "You already run this ktti."));

@@ -7,6 +7,7 @@ pub mod closure;
 pub mod core;
 pub mod deposits;
 pub mod devices;
+pub mod disbursements;
 pub mod groups;
 pub mod invitations;
 pub mod ktti_input;

@@ -333,7 +333,7 @@ where
         .ok_or_else(not_found)?;
     let ktti = KttiId(t.ktti_id);
     let status = ktties::share_status(&mut tx, ktti).await?;
-    rules::must_be_writable(status).map_err(ApiError::not_now)?;
+    rules::must_allow_money_edits(status).map_err(ApiError::not_now)?;
     splittable(&t)?;
     let current = splits::lock(&mut tx, id).await?;
     let me = members::lock(&mut tx, ktti, actor).await?.ok_or_else(not_found)?;
@@ -709,7 +709,7 @@ impl SplitsApi {
         rules::may_edit_proportions(k.caller_role()).map_err(ApiError::denied)?;
         let mut tx = state.pool.begin().await?;
         let status = ktties::share_status(&mut tx, ktti).await?;
-        rules::must_be_writable(status).map_err(ApiError::not_now)?;
+        rules::must_allow_money_edits(status).map_err(ApiError::not_now)?;
         let active: Vec<UserId> = splits::default_weights(&mut *tx, ktti)
             .await?
             .into_iter()

@@ -502,6 +502,11 @@ impl TransactionsApi {
         // Visible to the caller, or 404 before anything is written.
         additional_info(&state, auth.0.user_id, id.0).await?;
         let mut tx = state.pool.begin().await?;
+        let ktti = kttipay_db::transactions::ktti_of(&mut *tx, id.0)
+            .await?
+            .ok_or_else(|| ApiError::internal("a visible transaction without its ktti"))?;
+        let status = kttipay_db::ktties::share_status(&mut tx, ktti).await?;
+        kttipay_domain::membership::must_be_writable(status).map_err(ApiError::not_now)?;
         kttipay_db::notes::upsert(
             &mut tx,
             id.0,

@@ -460,6 +460,7 @@ mod tests {
             sender_customer_hay_id: "c".into(),
             transfer_type: "ACCOUNT".into(),
             account_transfer: None,
+            internal_transfer: None,
             reference: None,
         };
         let err = client.transfer("acc-1", &body).await.unwrap_err();

@@ -332,8 +332,20 @@ pub struct TransferOut {
     pub sender_customer_hay_id: String,
     /// `ACCOUNT` (to a BSB and account number) or `INTERNAL`.
     pub transfer_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_transfer: Option<AccountTransfer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_transfer: Option<InternalTransfer>,
     pub reference: Option<String>,
+}
+
+/// To another account at the same bank, by its id (a member's personal ktti).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InternalTransfer {
+    pub recipient_account_hay_id: String,
+    pub recipient_name: String,
+    pub sender_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

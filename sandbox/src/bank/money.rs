@@ -242,8 +242,16 @@ pub async fn send_out(pool: &PgPool, out: Outgoing<'_>) -> SbResult<TransactionO
         return Ok(outcome_of(&outcome, id));
     }
     let account = account_row(pool, out.account).await?;
-    let debited = if account.status != "ACTIVE" {
+    let recipient_open = match out.credit_to {
+        Some(to) => account_row(pool, to).await.is_ok_and(|r| r.status == "ACTIVE"),
+        None => true,
+    };
+    let debited = if let Some(refusal) = out.refusal {
+        Err(refusal)
+    } else if account.status != "ACTIVE" {
         Err("REFUSED_ACCOUNT_CLOSED")
+    } else if !recipient_open {
+        Err("REFUSED_RECIPIENT_ACCOUNT_CLOSED")
     } else {
         let done = sqlx::query("UPDATE accounts SET balance = balance - $2 WHERE id = $1 AND balance - held >= $2")
             .bind(out.account)
@@ -274,10 +282,10 @@ pub async fn send_out(pool: &PgPool, out: Outgoing<'_>) -> SbResult<TransactionO
                 },
             )
             .await?;
-            let event_type = if out.kind == "GENERAL_DEBIT" {
-                TransactionType::GeneralDebit
-            } else {
-                TransactionType::InterbankTransferOut
+            let event_type = match out.kind {
+                "GENERAL_DEBIT" => TransactionType::GeneralDebit,
+                "INTRABANK_TRANSFER_OUT" => TransactionType::IntrabankTransferOut,
+                _ => TransactionType::InterbankTransferOut,
             };
             transaction_event(&mut tx, out.account, event_type, |e| {
                 e.transaction_hay_id = Some(id.to_string());
@@ -287,6 +295,9 @@ pub async fn send_out(pool: &PgPool, out: Outgoing<'_>) -> SbResult<TransactionO
                 e.reference = out.reference.map(str::to_owned);
             })
             .await?;
+            if let Some(to) = out.credit_to {
+                credit_internal(&mut tx, to, value, &out, out.account).await?;
+            }
             ("ACCEPTED", Some(id))
         }
         Err(refusal) => (refusal, None),
@@ -301,6 +312,57 @@ pub async fn send_out(pool: &PgPool, out: Outgoing<'_>) -> SbResult<TransactionO
     Ok(outcome_of(outcome, id))
 }
 
+/// The receiving side of an internal transfer: credited in the same
+/// transaction as the debit, with its own webhook.
+async fn credit_internal(
+    conn: &mut PgConnection,
+    to: Uuid,
+    value: Decimal,
+    out: &Outgoing<'_>,
+    from: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET balance = balance + $2 WHERE id = $1")
+        .bind(to)
+        .bind(value)
+        .execute(&mut *conn)
+        .await?;
+    let sender: (String, String) = sqlx::query_as("SELECT bsb, account_number FROM accounts WHERE id = $1")
+        .bind(from)
+        .fetch_one(&mut *conn)
+        .await?;
+    let id = insert_movement(
+        conn,
+        &Movement {
+            account: to,
+            kind: "INTRABANK_TRANSFER_IN",
+            amount: value,
+            counterpart_name: out.sender_name,
+            counterpart_bsb: Some(&sender.0),
+            counterpart_account: Some(&sender.1),
+            description: Some(out.description),
+            reference: out.reference,
+            ..Default::default()
+        },
+    )
+    .await?;
+    transaction_event(conn, to, TransactionType::IntrabankTransferIn, |e| {
+        e.transaction_hay_id = Some(id.to_string());
+        e.currency_amount = amount(value);
+        e.counterpart_name = out.sender_name.map(str::to_owned);
+        e.counterpart_details = Some(CounterpartDetails {
+            name: out.sender_name.map(str::to_owned),
+            basic_account_number: Some(BasicAccountNumber {
+                account_number: Some(sender.1.clone()),
+                branch_number: Some(sender.0.clone()),
+            }),
+        });
+        e.description = Some(out.description.to_owned());
+        e.reference = out.reference.map(str::to_owned);
+    })
+    .await?;
+    Ok(())
+}
+
 fn outcome_of(outcome: &str, id: Option<Uuid>) -> TransactionOutcome {
     TransactionOutcome {
         outcome: serde_json::from_value(serde_json::Value::String(outcome.to_string())).unwrap_or(Outcome::Unknown),
@@ -310,8 +372,14 @@ fn outcome_of(outcome: &str, id: Option<Uuid>) -> TransactionOutcome {
 
 pub struct Outgoing<'a> {
     pub account: Uuid,
-    /// `INTERBANK_TRANSFER_OUT` or `GENERAL_DEBIT`.
+    /// `INTERBANK_TRANSFER_OUT`, `INTRABANK_TRANSFER_OUT` or `GENERAL_DEBIT`.
     pub kind: &'a str,
+    /// An internal transfer's receiving account at this bank.
+    pub credit_to: Option<Uuid>,
+    /// How the receiving side sees the sender (internal transfers).
+    pub sender_name: Option<&'a str>,
+    /// Refused before anything moves, with this outcome (a fault).
+    pub refusal: Option<&'static str>,
     pub amount: Decimal,
     pub idempotency_key: &'a str,
     pub description: &'a str,

@@ -29,18 +29,45 @@ pub async fn transfer(
         .clone()
         .ok_or_else(|| SandboxError::invalid("idempotencyKey is required by this sandbox"))?;
     let counterpart = req.account_transfer.as_ref();
+    let internal = req.internal_transfer.as_ref();
+    let (kind, credit_to) = match req.transfer_type.as_str() {
+        "ACCOUNT" if counterpart.is_some() => ("INTERBANK_TRANSFER_OUT", None),
+        "INTERNAL" => {
+            let to = internal.ok_or_else(|| SandboxError::invalid("INTERNAL requires internalTransfer"))?;
+            (
+                "INTRABANK_TRANSFER_OUT",
+                Some(id(&to.recipient_account_hay_id, "recipient account")?),
+            )
+        }
+        "ACCOUNT" => return Err(SandboxError::invalid("ACCOUNT requires accountTransfer")),
+        other => {
+            return Err(SandboxError::invalid(format!(
+                "transferType {other} is not supported here"
+            )));
+        }
+    };
+    // The receiving bank turns the account away (closed, blocked): a refusal
+    // the sender's bank reports as such, kept under the key like any outcome.
+    let refusal = counterpart
+        .filter(|c| faults.refuse_recipient_accounts.contains(&c.account_number))
+        .map(|_| "REFUSED_RECIPIENT_ACCOUNT_BLOCKED");
     let outcome = money::send_out(
         &state.pool,
         Outgoing {
             account: id(&account, "account")?,
-            kind: "INTERBANK_TRANSFER_OUT",
+            kind,
             amount: req.amount,
             idempotency_key: &key,
             description: &req.description,
             reference: req.reference.as_deref(),
-            counterpart_name: counterpart.map(|c| c.recipient_name.as_str()),
+            counterpart_name: counterpart
+                .map(|c| c.recipient_name.as_str())
+                .or(internal.map(|i| i.recipient_name.as_str())),
             counterpart_bsb: counterpart.map(|c| c.bsb.as_str()),
             counterpart_account: counterpart.map(|c| c.account_number.as_str()),
+            credit_to,
+            sender_name: internal.map(|i| i.sender_name.as_str()),
+            refusal,
         },
     )
     .await?;
@@ -71,6 +98,9 @@ pub async fn debit(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<Trans
                 counterpart_name: Some(&req.counterpart_name),
                 counterpart_bsb: None,
                 counterpart_account: None,
+                credit_to: None,
+                sender_name: None,
+                refusal: None,
             },
         )
         .await?,

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod bank;
 pub mod group;
 pub mod pot;
 pub mod redis_server;

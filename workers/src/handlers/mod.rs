@@ -3,6 +3,7 @@
 
 pub mod card_order;
 pub mod card_rights;
+pub mod close_account;
 pub mod email;
 pub mod freeze_cards;
 pub mod invitation;
@@ -11,6 +12,7 @@ pub mod member_card;
 pub mod members;
 pub mod money_event;
 pub mod noop;
+pub mod payout;
 pub mod provider_event;
 pub mod provider_message;
 pub mod receipt;

@@ -19,17 +19,22 @@ use kttipay_db::ledger::{self, EntryMeta, PostError};
 use kttipay_db::mismatches::{self, BankBalances};
 use kttipay_db::transactions::{self as txns, NewTransaction};
 use kttipay_db::{PgConnection, PgPool};
-use kttipay_db::{jobs, members, provider_events, splits};
+use kttipay_db::{jobs, ktties, members, payouts, provider_events, splits};
 use kttipay_domain::Money;
 use kttipay_domain::attribution::{Credit, Reason, attribute};
 use kttipay_domain::ids::{KttiId, ProviderEventId, UserId};
 use kttipay_domain::ledger::{JournalEntry, LedgerError, Origin};
-use kttipay_domain::lifecycle::{KttiKind, TransactionKind, TransactionStatus};
+use kttipay_domain::lifecycle::{KttiKind, KttiStatus, TransactionKind, TransactionStatus};
+use kttipay_domain::payout;
 use kttipay_jobs::kinds::ApplyProviderEvent;
 use kttipay_providers::shaype::webhook::{AccountBalances, EventAmount, TransactionEvent, TransactionType};
 use uuid::Uuid;
 
 pub type Applied = (&'static str, Option<String>);
+
+const APPLIED: &str = "applied";
+/// How an applied event that was one of our payouts is noted (not a late movement).
+const OUR_PAYOUT: &str = "our payout";
 
 /// The status a parked event is left in; its job ends, and the predecessor's
 /// booking enqueues it again.
@@ -92,6 +97,10 @@ pub async fn apply(pool: &PgPool, event_id: Uuid, event: &TransactionEvent) -> R
     };
     if applied.0 != PARKED {
         alert_if_negative(&mut tx, ktti, UserId(owner)).await?;
+        let ours = applied.1.as_deref().is_some_and(|note| note.starts_with(OUR_PAYOUT));
+        if applied.0 == APPLIED && !ours {
+            after_payouts_started(&mut tx, ktti, UserId(owner), event).await?;
+        }
     }
     tx.commit().await?;
     Ok(applied)
@@ -178,6 +187,60 @@ async fn wake(conn: &mut PgConnection, key: &str) -> Result<(), JobError> {
 /// settlement or release looking for it (then parking on it).
 async fn lock_hold(conn: &mut PgConnection, hold: &str) -> Result<(), JobError> {
     provider_events::lock_key(conn, &hold_key(hold)).await?;
+    Ok(())
+}
+
+/// Money that moves once payouts have started (a settlement, a refund, a
+/// deposit) is booked like any other and shown to the owner; if it lands on a
+/// ktti that was `readyToClose`, the ktti goes back to `closing` so it can be
+/// paid out. (Before payouts start, deposits landing while closing are normal.)
+async fn after_payouts_started(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    owner: UserId,
+    event: &TransactionEvent,
+) -> Result<(), JobError> {
+    // A plain read: a row lock on the ktti here would queue every money event of
+    // a busy ktti behind each other, and a move it races is re-checked below.
+    let status = ktties::status_of(&mut *conn, ktti).await?;
+    if !matches!(
+        status,
+        KttiStatus::Disbursing | KttiStatus::ReadyToClose | KttiStatus::Closed
+    ) {
+        return Ok(());
+    }
+    let amount = event
+        .currency_amount
+        .as_ref()
+        .and_then(|a| Money::new(a.amount).ok())
+        .map(|m| m.to_string());
+    actions::create(
+        conn,
+        &NewAction {
+            kind: Kind::LateMovement,
+            ktti,
+            audience: Audience::User(owner),
+            subject: None,
+            invitation: None,
+            transaction: None,
+            payload: serde_json::json!({
+                "transactionType": event.transaction_type,
+                "amount": amount,
+                "providerTransactionId": event.transaction_hay_id,
+                "kttiStatus": status.as_str(),
+            }),
+        },
+    )
+    .await?;
+    tracing::warn!(%ktti, %status, kind = ?event.transaction_type, "money moved after payouts started");
+    if status == KttiStatus::ReadyToClose {
+        let Some(b) = ledger::balances(&mut *conn, ktti).await? else {
+            return Ok(());
+        };
+        if b.total() != Money::ZERO || b.available != Money::ZERO {
+            ktties::transition(conn, ktti, KttiStatus::ReadyToClose, KttiStatus::Closing).await?;
+        }
+    }
     Ok(())
 }
 
@@ -484,10 +547,17 @@ async fn fee(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> 
     record_expense(conn, c, txn, "fee", JournalEntry::fee(c.ktti, c.amount)).await
 }
 
-/// A transfer out the provider reports as done. (Payouts we start ourselves will
-/// reserve first and complete here; until they exist, every transfer out is new.)
+/// A transfer out the provider reports as done: one of our payouts (its
+/// reference names it), completed here if its job has not heard yet; or a
+/// transfer we did not start, booked as reported and borne like a fee.
 async fn transfer_out(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
     let id = c.txn_id()?;
+    if let Some(key) = c.event.reference.as_deref().and_then(payout::key_of_reference)
+        && let Some(payout_id) = payouts::id_by_key(&mut *conn, key).await?
+    {
+        super::payout::complete(conn, payout_id, Some(id)).await?;
+        return Ok((APPLIED, Some(format!("{OUR_PAYOUT} {payout_id}"))));
+    }
     let inserted = txns::insert(
         conn,
         &NewTransaction {

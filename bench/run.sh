@@ -2,7 +2,7 @@
 # Benchmarks on demand: builds release, starts `kttipay serve` on its own database
 # and Redis prefix, runs the measurements, prints a table, cleans up.
 #   bench/run.sh                 everything
-#   BENCH_ONLY=money bench/run.sh  only some parts: http, jobs, money, groups, splits (comma-separated)
+#   BENCH_ONLY=money bench/run.sh  only some parts: http, jobs, money, groups, closure, splits (comma-separated)
 # Needs PostgreSQL and Redis on their default ports, wrk and ImageMagick (installed if
 # missing), and Tesseract (see the README).
 set -euo pipefail
@@ -29,7 +29,7 @@ KTTIPAY_QUEUE_PREFIX=kttipay-bench-$$ KTTIPAY_SANDBOX_ADDR=127.0.0.1:18181 KTTIP
 SHAYPE_API_TOKEN=$BENCH_SANDBOX_TOKEN KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_ACCOUNT=100000000 \
 KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_IP=100000000 KTTIPAY_DB_MAX_CONNECTIONS=32 \
 KTTIPAY_WORKER_CONCURRENCY=32 RUST_LOG=warn KTTIPAY_JOINS_PER_HOUR=100000 KTTIPAY_GROUP_KTTIES_PER_USER=1000 \
-KTTIPAY_BILLING_PLANS="free:Free:0.00:month:5;crowd:Crowd:0.00:month:1000" \
+KTTIPAY_BILLING_PLANS="free:Free:0.00:month:5;crowd:Crowd:0.00:month:1000;paid:Paid:4.99:month:10" \
   target/release/kttipay serve > /tmp/kttipay-bench-serve.log 2>&1 &
 SERVE=$!
 trap 'kill $SERVE 2>/dev/null; wait $SERVE 2>/dev/null || true; rm -rf "$KTTIPAY_DATA_DIR"' EXIT

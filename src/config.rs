@@ -67,6 +67,8 @@ pub struct Config {
     pub idempotency_key_ttl_hours: i64,
     pub job_retention_days: i64,
     pub purge_interval_secs: u64,
+    /// How often each worker process runs billing (seconds).
+    pub billing_interval_secs: u64,
     pub shutdown_grace_secs: u64,
     pub log_format: LogFormat,
     pub google: SocialProvider,
@@ -426,6 +428,12 @@ impl Config {
             ),
             purge_interval_secs: r.parse(
                 "KTTIPAY_PURGE_INTERVAL_SECS",
+                3600,
+                |v: &u64| (1..=86_400).contains(v),
+                "1 to 86400 seconds",
+            ),
+            billing_interval_secs: r.parse(
+                "KTTIPAY_BILLING_INTERVAL_SECS",
                 3600,
                 |v: &u64| (1..=86_400).contains(v),
                 "1 to 86400 seconds",

@@ -229,6 +229,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             },
             public_url: config.public_url.clone(),
             storage: kttipay_providers::storage::Storage::open(&config.storage_url, &config.s3)?,
+            billing_plans: Arc::new(config.app.billing_plans.clone()),
         };
         let workers = WorkerPoolConfig {
             queues: roles.worker_queues.clone(),
@@ -237,6 +238,12 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             redis_url: config.redis_url.clone(),
             poll_interval: Duration::from_millis(config.worker_poll_ms),
         };
+        // Every worker process bills: replicas firing at once charge once.
+        tasks.spawn(kttipay_workers::billing::run_billing_schedule(
+            deps.clone(),
+            Duration::from_secs(config.billing_interval_secs),
+            shutdown.clone(),
+        ));
         tasks.spawn(run_worker_pool(deps, workers, shutdown.clone()));
         let retention = kttipay_workers::retention::RetentionConfig {
             idempotency_key_ttl_hours: config.idempotency_key_ttl_hours,

@@ -36,8 +36,9 @@ const READS_WITH_CONFLICT: &[&str] = &["getKttiBanking", "getKttiCard"];
 /// ID token, a refresh token) and answer 401 when it is wrong.
 const CREDENTIAL_OPERATIONS: &[&str] = &["login", "socialLogin", "refresh"];
 
-/// Narrows each operation's error responses (see the module docs).
-pub fn refine(spec: &str) -> String {
+/// Narrows each operation's error responses (see the module docs) and lists the
+/// billing plans on offer (configuration) as the values a plan change takes.
+pub fn refine(spec: &str, plan_codes: &[&str]) -> String {
     let Ok(mut doc) = serde_json::from_str::<Value>(spec) else {
         return spec.to_string();
     };
@@ -74,6 +75,12 @@ pub fn refine(spec: &str) -> String {
         }
     }
     state_text_rules(&mut doc);
+    if let Some(plan) = doc
+        .pointer_mut("/components/schemas/PlanChange/properties/plan")
+        .and_then(Value::as_object_mut)
+    {
+        plan.insert("enum".into(), plan_codes.iter().copied().map(Value::from).collect());
+    }
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
 }
 

@@ -12,7 +12,8 @@
 //! - [`observe`]: request ids, HTTP metrics, last-resort error conversion.
 //! - [`document`]: the published OpenAPI document, narrowed per operation.
 //! - [`patterns`]: request fields' text rules as the document's regular expressions.
-//! - [`ops`]: `/health/*`, `/metrics`, the document and docs page; [`openapi`] and
+//! - [`ops`]: `/health/*`, `/metrics`, the document and docs page;
+//!   [`ops_dashboard`]: the operators' HTML dashboard at `/ops/`; [`openapi`] and
 //!   [`app`] assemble it all.
 
 pub mod amount;
@@ -24,6 +25,7 @@ pub mod json;
 pub mod membership;
 pub mod observe;
 pub mod ops;
+pub mod ops_dashboard;
 pub mod patterns;
 pub mod quota;
 pub mod raw_json;
@@ -42,6 +44,7 @@ use routes::{
     actions::ActionsApi,
     admin::AdminApi,
     auth::AuthApi,
+    billing::BillingApi,
     closure::ClosureApi,
     core::CoreApi,
     deposits::DepositsApi,
@@ -87,6 +90,7 @@ macro_rules! all_apis {
                 BankingApi,
                 ClosureApi,
                 DisbursementsApi,
+                BillingApi,
             ),
             (TransactionsApi, DepositsApi, SplitsApi, ReceiptsApi),
             (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
@@ -107,17 +111,24 @@ pub fn openapi(public_url: &str) -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document as JSON (what `kttipay openapi` prints).
 pub fn openapi_json() -> String {
-    document::refine(&openapi("http://127.0.0.1:8080").spec())
+    let plans = kttipay_domain::billing::parse_plans(kttipay_domain::billing::DEFAULT_PLANS).unwrap_or_default();
+    let codes: Vec<&str> = plans.iter().map(|p| p.code.as_str()).collect();
+    document::refine(&openapi("http://127.0.0.1:8080").spec(), &codes)
 }
 
 /// The whole HTTP app.
 pub fn app(state: AppState) -> impl Endpoint {
     let service = openapi(&state.config.public_url);
+    let plan_codes: Vec<&str> = state.config.app.billing_plans.iter().map(|p| p.code.as_str()).collect();
     let published = ops::Published {
-        spec: document::refine(&service.spec()).into(),
+        spec: document::refine(&service.spec(), &plan_codes).into(),
         docs_html: service.swagger_ui_html().into(),
     };
-    let routes = Route::new().nest("/", service).data(published).data(state);
+    let routes = Route::new()
+        .nest("/ops", ops_dashboard::routes())
+        .nest("/", service)
+        .data(published)
+        .data(state);
     wrap(routes)
 }
 

@@ -88,13 +88,22 @@ pub async fn match_registration(conn: &mut PgConnection, email: &str, user: User
     Ok(())
 }
 
-/// The billing plan's member limit for a ktti (no plan: the first plan on offer).
-pub fn member_limit(state: &AppState, billing_plan: Option<&str>) -> u32 {
-    let plans = &state.config.app.billing_plans;
-    billing_plan
-        .and_then(|code| plans.iter().find(|p| p.code == code))
-        .or(plans.first())
-        .map_or(u32::MAX, |p| p.member_limit)
+/// The member limit for a ktti billed on `plans` (the current plan, and one
+/// waiting for the next period): the larger, so an upgrade lets people join at
+/// once while its price starts with the next period (no plan: the first on offer).
+pub fn member_limit(state: &AppState, plans: &[Option<String>]) -> u32 {
+    let offered = &state.config.app.billing_plans;
+    let limit_of = |code: &Option<String>| {
+        code.as_deref()
+            .and_then(|c| kttipay_domain::billing::find(offered, c))
+            .map(|p| p.member_limit)
+    };
+    plans
+        .iter()
+        .filter_map(limit_of)
+        .max()
+        .or(offered.first().map(|p| p.member_limit))
+        .unwrap_or(u32::MAX)
 }
 
 /// Makes `user` an active member (a new card follows by job). 409 when the plan's
@@ -106,9 +115,9 @@ pub async fn admit(
     user: UserId,
     proportion: Option<rust_decimal::Decimal>,
 ) -> Result<(), ApiError> {
-    let (status, plan) = kttipay_db::ktties::lock_status(&mut *conn, ktti).await?;
+    let (status, plans) = kttipay_db::ktties::lock_status(&mut *conn, ktti).await?;
     rules::must_take_members(status).map_err(ApiError::not_now)?;
-    let limit = member_limit(state, plan.as_deref());
+    let limit = member_limit(state, &plans);
     if members::active_count(&mut *conn, ktti).await? >= i64::from(limit) {
         return Err(ApiError::conflict(
             "member_limit_reached",

@@ -15,11 +15,14 @@
 //!   in flight.
 //! - [`splits`]: computing splits, `PUT .../split` and member totals on a ktti of
 //!   100 members and 100,000 transactions, and receipts read by OCR.
+//! - [`closure`]: a 200-member ktti paid out (no faults, 30% transfer
+//!   failures), a billing run over 10,000 due ktties, 1,000 dead jobs retried.
 //! - [`setup`]: bench users, verified through the sandbox where money needs it.
 
 // Rates and ratios are measurements, not money: floats are right here.
 #![allow(clippy::float_arithmetic)]
 
+mod closure;
 mod groups;
 mod http;
 mod jobs;
@@ -29,8 +32,12 @@ mod setup;
 mod splits;
 
 use anyhow::Context;
+use futures::StreamExt;
 use http::{CONNECTIONS, WRK_SECONDS, wrk};
 use serde_json::json;
+
+/// The plans `bench/run.sh` starts the server with (the billing run reads them too).
+const BENCH_PLANS: &str = "free:Free:0.00:month:5;crowd:Crowd:0.00:month:1000;paid:Paid:4.99:month:10";
 
 /// Ktties the "many ktties" deposit run spreads over.
 const MANY_KTTIES: usize = 50;
@@ -141,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut pipeline = None;
-    if wanted("jobs") || wanted("money") || wanted("groups") {
+    if wanted("jobs") || wanted("money") || wanted("groups") || wanted("closure") {
         let raw = jobs::raw_apalis(&args.redis_url).await?;
         let rate = jobs::pipeline(&pool).await?;
         pipeline = Some(rate);
@@ -241,6 +248,67 @@ async fn main() -> anyhow::Result<()> {
             "members/s",
             None,
             pipeline.map_or(f64::NAN, |p| per_second / p),
+        ));
+    }
+
+    if wanted("closure") {
+        let pipeline = pipeline.context("the job pipeline runs first")?;
+        let owner = setup::verified_pot(&args, &pool, "closeowner@example.com").await?;
+        let people: Vec<setup::Pot> = futures::stream::iter(1..closure::CLOSING_MEMBERS)
+            .map(|i| setup::verified_pot(&args, &pool, format!("closer{i}@example.com")))
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<anyhow::Result<_>>()?;
+        let clean = closure::closure(&args, &pool, &owner, &people, 0.0, "Closing clean").await?;
+        let members = closure::CLOSING_MEMBERS as f64;
+        rows.push(row(
+            format!(
+                "{} payouts, disburse to readyToClose ({clean:.1} s)",
+                closure::CLOSING_MEMBERS
+            ),
+            members / clean,
+            "payouts/s",
+            None,
+            members / clean / pipeline,
+        ));
+        let faulty = closure::closure(&args, &pool, &owner, &people, 0.3, "Closing faulty").await?;
+        rows.push(row(
+            format!("the same with 30% of transfers failing ({faulty:.1} s)"),
+            members / faulty,
+            "payouts/s",
+            None,
+            clean / faulty,
+        ));
+        let owner_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'closeowner@example.com'")
+            .fetch_one(&pool)
+            .await?;
+        let billed = closure::billing_run(&pool, owner_id, BENCH_PLANS).await?;
+        rows.push(row(
+            format!(
+                "billing run over {}k due ktties (periods recorded, charges queued)",
+                closure::BILLED_KTTIES / 1000
+            ),
+            billed,
+            "ktties/s",
+            None,
+            billed / pipeline,
+        ));
+        sqlx::query("UPDATE users SET is_platform_admin = true WHERE email = 'closeowner@example.com'")
+            .execute(&pool)
+            .await?;
+        let retried = closure::bulk_retry(&args, &pool, &owner.access).await?;
+        let rate = closure::DEAD_JOBS as f64 / retried;
+        rows.push(row(
+            format!(
+                "bulk retry of {} dead jobs until done ({retried:.2} s)",
+                closure::DEAD_JOBS
+            ),
+            rate,
+            "jobs/s",
+            None,
+            rate / pipeline,
         ));
     }
 

@@ -29,16 +29,33 @@ pub async fn of<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<Option<Bill
     .await
 }
 
+impl Billing {
+    /// Where the next period starts: the position in [`candidates`]' order.
+    pub fn billing_anchor_or_through(&self) -> NaiveDate {
+        self.billed_through.or(self.billing_anchor).unwrap_or_default()
+    }
+}
+
 /// Active group ktties whose next period may have ended by `today` (the caller
-/// decides with each one's plan: a month or a year), oldest first, at most `limit`.
-pub async fn candidates(conn: &mut PgConnection, today: NaiveDate, limit: i64) -> Result<Vec<Billing>, sqlx::Error> {
+/// decides with each one's plan: a month or a year, and no month is shorter than
+/// 28 days), oldest first, after `after` (keyset paging), at most `limit`.
+pub async fn candidates(
+    conn: &mut PgConnection,
+    today: NaiveDate,
+    after: Option<(NaiveDate, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Billing>, sqlx::Error> {
+    let (after_date, after_id) = after.unzip();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {BILLING_COLUMNS} FROM ktties \
          WHERE kind = 'group' AND status = 'active' AND billing_anchor IS NOT NULL \
-           AND coalesce(billed_through, billing_anchor) <= $1 - interval '28 days' \
-         ORDER BY coalesce(billed_through, billing_anchor), id LIMIT $2"
+           AND coalesce(billed_through, billing_anchor) <= $1 - 28 \
+           AND ($2::date IS NULL OR (coalesce(billed_through, billing_anchor), id) > ($2, $3)) \
+         ORDER BY coalesce(billed_through, billing_anchor), id LIMIT $4"
     )))
     .bind(today)
+    .bind(after_date)
+    .bind(after_id)
     .bind(limit)
     .fetch_all(conn)
     .await
@@ -144,6 +161,15 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<ChargeRow>
     )))
     .bind(id)
     .fetch_optional(conn)
+    .await
+}
+
+pub async fn find<'e>(db: impl PgExecutor<'e>, id: Uuid) -> Result<Option<ChargeRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {CHARGE_COLUMNS} FROM billing_charges WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
     .await
 }
 

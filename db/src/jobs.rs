@@ -198,6 +198,8 @@ pub struct QueueCounts {
     pub done: i64,
     pub failed: i64,
     pub dead: i64,
+    /// How long the oldest job due now has waited to run (seconds).
+    pub oldest_pending_secs: Option<i64>,
 }
 
 pub async fn counts_by_queue<'e>(db: impl PgExecutor<'e>) -> Result<Vec<QueueCounts>, sqlx::Error> {
@@ -208,11 +210,80 @@ pub async fn counts_by_queue<'e>(db: impl PgExecutor<'e>) -> Result<Vec<QueueCou
             count(*) FILTER (WHERE status = 'running') AS running, \
             count(*) FILTER (WHERE status = 'done') AS done, \
             count(*) FILTER (WHERE status = 'pending' AND attempts > 0) AS failed, \
-            count(*) FILTER (WHERE status = 'dead') AS dead \
+            count(*) FILTER (WHERE status = 'dead') AS dead, \
+            extract(epoch FROM now() - min(run_at) FILTER (WHERE status = 'pending' AND run_at <= now()))::int8 \
+                AS oldest_pending_secs \
          FROM jobs GROUP BY queue ORDER BY queue",
     )
     .fetch_all(db)
     .await
+}
+
+/// Which jobs an operator lists: by state (`pending` meaning never tried yet,
+/// `failed` meaning waiting for a retry, as in [`QueueCounts`]) and kind, newest
+/// first, before a cursor.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub before: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+/// A job with what it carries and the ktti it is about, for operators.
+#[derive(Debug, Clone, FromRow)]
+pub struct ListedJob {
+    #[sqlx(flatten)]
+    pub job: JobRow,
+    pub payload: serde_json::Value,
+    pub ktti_id: Option<Uuid>,
+}
+
+pub async fn list<'e>(db: impl PgExecutor<'e>, f: &JobFilter) -> Result<Vec<ListedJob>, sqlx::Error> {
+    let (before_at, before_id) = f.before.unzip();
+    sqlx::query_as(
+        "SELECT id, kind, queue, status, attempts, max_attempts, run_at, last_error, created_at, completed_at, \
+                payload, \
+                coalesce((payload->>'kttiId')::uuid, \
+                         (SELECT p.ktti_id FROM payouts p WHERE p.id = (payload->>'payoutId')::uuid), \
+                         (SELECT c.ktti_id FROM billing_charges c WHERE c.id = (payload->>'chargeId')::uuid)) \
+                    AS ktti_id \
+         FROM jobs \
+         WHERE ($1::text IS NULL \
+                OR ($1 = 'failed' AND status = 'pending' AND attempts > 0) \
+                OR ($1 = 'pending' AND status = 'pending' AND attempts = 0) \
+                OR ($1 NOT IN ('failed', 'pending') AND status = $1)) \
+           AND ($2::text IS NULL OR kind = $2) \
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) \
+         ORDER BY created_at DESC, id DESC LIMIT $5",
+    )
+    .bind(f.status.as_deref())
+    .bind(f.kind.as_deref())
+    .bind(before_at)
+    .bind(before_id)
+    .bind(f.limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Operator bulk retry: every dead job of `kind` whose last error contains
+/// `error_contains` (all of that kind without it) gets a fresh set of attempts,
+/// due now. How many.
+pub async fn retry_dead<'e>(
+    db: impl PgExecutor<'e>,
+    kind: &str,
+    error_contains: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'pending', attempts = 0, run_at = now(), lease_until = NULL, \
+             completed_at = NULL, updated_at = now() \
+         WHERE status = 'dead' AND kind = $1 AND ($2::text IS NULL OR strpos(last_error, $2) > 0)",
+    )
+    .bind(kind)
+    .bind(error_contains)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Jobs not yet finished (pending, queued or running): the outbox backlog.

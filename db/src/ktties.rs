@@ -139,7 +139,7 @@ pub async fn name_of<'e>(db: impl sqlx::PgExecutor<'e>, ktti: KttiId) -> Result<
 }
 
 /// Locks the ktti's row for a membership or status change: (status, billing
-/// plan). Joins to one ktti serialise here, so a member limit holds under
+/// plans: the one billed now and one waiting for the next period). Joins to one ktti serialise here, so a member limit holds under
 /// concurrent joins; so do closure steps and the end of a round of payouts.
 ///
 /// `FOR NO KEY UPDATE`, not `FOR UPDATE`: rows that merely reference the ktti
@@ -147,13 +147,16 @@ pub async fn name_of<'e>(db: impl sqlx::PgExecutor<'e>, ktti: KttiId) -> Result<
 /// inserted, and must not wait for a status check. With `FOR UPDATE`, two payouts
 /// completing at once deadlocked: each held a key-share from its journal entry
 /// while waiting for the other to release the balances or the row.
-pub async fn lock_status(conn: &mut PgConnection, ktti: KttiId) -> Result<(KttiStatus, Option<String>), sqlx::Error> {
-    let (status, plan): (String, Option<String>) =
-        sqlx::query_as("SELECT status, billing_plan FROM ktties WHERE id = $1 FOR NO KEY UPDATE")
+pub async fn lock_status(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+) -> Result<(KttiStatus, [Option<String>; 2]), sqlx::Error> {
+    let (status, plan, next): (String, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT status, billing_plan, next_billing_plan FROM ktties WHERE id = $1 FOR NO KEY UPDATE")
             .bind(ktti.0)
             .fetch_one(conn)
             .await?;
-    Ok((crate::state(status)?, plan))
+    Ok((crate::state(status)?, [plan, next]))
 }
 
 /// A ktti's status, share-locked: a change that must not cross a status change

@@ -299,3 +299,42 @@ pub async fn open_holds<'e>(db: impl PgExecutor<'e>, ktti: KttiId) -> Result<i64
     .fetch_one(db)
     .await
 }
+
+/// One payout of a ktti being paid out, as operators see it at a glance.
+#[derive(Debug, Clone, FromRow)]
+pub struct Glance {
+    pub ktti_id: Uuid,
+    pub ktti_name: String,
+    pub ktti_status: String,
+    pub round: i32,
+    pub payout_id: Uuid,
+    pub email: String,
+    pub amount: Decimal,
+    #[sqlx(try_from = "String")]
+    pub status: PayoutStatus,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    /// The newest job sending it.
+    pub job_id: Option<Uuid>,
+}
+
+/// The payouts of every ktti closing, paying out or ready to close (newest
+/// round of each), for the operators' dashboard.
+pub async fn glance<'e>(db: impl PgExecutor<'e>, limit: i64) -> Result<Vec<Glance>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT k.id AS ktti_id, k.name AS ktti_name, k.status AS ktti_status, d.round, p.id AS payout_id, \
+                u.email, p.amount, p.status, p.attempts, p.last_error, \
+                (SELECT j.id FROM jobs j WHERE j.kind = 'payout.submit.v1' AND j.payload->>'payoutId' = p.id::text \
+                 ORDER BY j.created_at DESC LIMIT 1) AS job_id \
+         FROM ktties k \
+         JOIN disbursements d ON d.ktti_id = k.id \
+              AND d.round = (SELECT max(round) FROM disbursements x WHERE x.ktti_id = k.id) \
+         JOIN payouts p ON p.disbursement_id = d.id \
+         JOIN users u ON u.id = p.user_id \
+         WHERE k.status IN ('closing', 'disbursing', 'readyToClose') \
+         ORDER BY k.updated_at DESC, k.id, u.email LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

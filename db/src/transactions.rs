@@ -197,9 +197,9 @@ pub async fn ktti_of<'e>(db: impl PgExecutor<'e>, id: Uuid) -> Result<Option<Ktt
     Ok(ktti.flatten().map(KttiId))
 }
 
-/// A payout the bank moved: posted, with the bank's id when its answer or
-/// webhook gave one (kept if already set).
-pub async fn post_payout(
+/// A movement we started (a payout, our fee) that the bank made: posted, with
+/// the bank's id when its answer or webhook gave one (kept if already set).
+pub async fn post_initiated(
     conn: &mut PgConnection,
     id: Uuid,
     provider_transaction: Option<&str>,
@@ -214,7 +214,7 @@ pub async fn post_payout(
     Ok(())
 }
 
-/// A payout the bank refused: declined, with why.
+/// A movement we started that the bank refused: declined, with why.
 pub async fn decline(conn: &mut PgConnection, id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE transactions SET status = 'declined', decline_reason = $2, updated_at = now() WHERE id = $1")
         .bind(id)

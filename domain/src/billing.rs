@@ -76,6 +76,24 @@ impl Plan {
     }
 }
 
+/// The debit's reference: the charge's idempotency key in 35 characters, so the
+/// bank's record of the debit names its charge.
+pub fn reference(key: uuid::Uuid) -> String {
+    format!("{REFERENCE_PREFIX}{}", key.simple())
+}
+
+/// The charge key a debit's reference names, if it is one of ours.
+pub fn key_of_reference(reference: &str) -> Option<uuid::Uuid> {
+    let hex = reference.strip_prefix(REFERENCE_PREFIX)?;
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    uuid::Uuid::parse_str(hex).ok()
+}
+
+/// Not `KP` (deposit references) nor `KPO` (payouts).
+const REFERENCE_PREFIX: &str = "KPB";
+
 /// The plan with `code`, if it is on offer.
 pub fn find<'a>(plans: &'a [Plan], code: &str) -> Option<&'a Plan> {
     plans.iter().find(|p| p.code == code)
@@ -93,8 +111,8 @@ pub struct Period {
 /// year each, counted from the anchor so that a period starting on the 31st is
 /// followed by one on the 30th, then the 31st again (not drifting to the 28th).
 ///
-/// The period after the last one billed (`billed_through` is its start's
-/// anchor-relative end, `None` before the first), if it has ended by `today`.
+/// The period after the last one billed (`billed_through`: where the last
+/// billed period ended, `None` before the first), if it has ended by `today`.
 pub fn due_period(
     anchor: NaiveDate,
     billed_through: Option<NaiveDate>,
@@ -175,6 +193,15 @@ mod tests {
                 through = Some(p.end);
             }
         }
+    }
+
+    #[test]
+    fn references_name_their_charge_and_nothing_else() {
+        let key = uuid::Uuid::from_u128(7);
+        assert_eq!(key_of_reference(&reference(key)), Some(key));
+        assert!(reference(key).len() <= 35);
+        assert_eq!(key_of_reference(&crate::payout::reference(key)), None);
+        assert_eq!(crate::payout::key_of_reference(&reference(key)), None);
     }
 
     #[test]

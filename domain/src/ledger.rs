@@ -223,6 +223,11 @@ impl JournalEntry {
         Self::pair(Account::Reserved(ktti), Account::Available(ktti), amount)
     }
 
+    /// Our fee, reserved before the debit was sent, taken by the bank.
+    pub fn fee_charged(ktti: KttiId, amount: Money) -> Result<JournalEntry, LedgerError> {
+        Self::pair(Account::Reserved(ktti), Account::External(External::Fees), amount)
+    }
+
     pub fn postings(&self) -> &[Posting] {
         &self.postings
     }

@@ -191,6 +191,16 @@ pub fn may_close(actor: Role) -> Result<(), Denied> {
     }
 }
 
+/// Change the billing plan: the owner alone (it is their money commitment; an
+/// admin may close the ktti but not change what it pays).
+pub fn may_change_billing(actor: Role) -> Result<(), Denied> {
+    if actor == Role::Owner {
+        Ok(())
+    } else {
+        denied("role_forbidden", "Only the ktti's owner may change its plan.")
+    }
+}
+
 /// Leave the ktti: an owner hands ownership over first.
 pub fn may_leave(actor: Role) -> Result<(), Denied> {
     if actor == Role::Owner {
@@ -500,6 +510,9 @@ mod tests {
     #[test]
     fn only_owners_and_admins_close_and_only_from_the_right_states() {
         assert!(may_close(Owner).is_ok() && may_close(Admin).is_ok());
+        assert!(may_change_billing(Owner).is_ok());
+        assert_eq!(may_change_billing(Admin).unwrap_err().code, "role_forbidden");
+        assert_eq!(may_change_billing(Member).unwrap_err().code, "role_forbidden");
         assert_eq!(may_close(Member).unwrap_err().code, "role_forbidden");
         assert!(must_be_active_to_close(KttiStatus::Active).is_ok());
         for s in [

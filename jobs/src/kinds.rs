@@ -248,6 +248,34 @@ impl Job for SubmitPayout {
     const RETRY: RetryPolicy = RetryPolicy::PAYOUT;
 }
 
+/// Take one billing charge from a ktti: reserved first (never overdrawing),
+/// then debited at the bank with the charge's idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargeFee {
+    pub charge_id: uuid::Uuid,
+}
+
+impl Job for ChargeFee {
+    const KIND: &'static str = "billing.charge.v1";
+    const QUEUE: Queue = Queue::Banking;
+    const RETRY: RetryPolicy = RetryPolicy::BANK_CALL;
+}
+
+/// Tell a ktti's owner that a billing charge failed (and why, and that it will
+/// be tried again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendBillingFailedEmail {
+    pub charge_id: uuid::Uuid,
+}
+
+impl Job for SendBillingFailedEmail {
+    const KIND: &'static str = "email.billing_failed.v1";
+    const QUEUE: Queue = Queue::Email;
+    const RETRY: RetryPolicy = RetryPolicy::EMAIL;
+}
+
 /// Close a finalised ktti's account at the bank.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -286,4 +314,6 @@ registry!(
     DeleteStoredObject,
     SubmitPayout,
     CloseKttiAccount,
+    ChargeFee,
+    SendBillingFailedEmail,
 );

@@ -19,7 +19,7 @@ const MEMBERS: usize = 50;
 
 /// A `kttipay worker` process (relay and workers) against this test's database,
 /// queues and sandbox, as production runs it beside the API.
-fn worker_process(app: &TestApp) -> Child {
+pub fn worker_process(app: &TestApp, extra: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_kttipay"))
         .arg("worker")
         .env_clear()
@@ -38,6 +38,7 @@ fn worker_process(app: &TestApp) -> Child {
         .env("KTTIPAY_DB_MAX_CONNECTIONS", "4")
         .env("KTTIPAY_LOG_FORMAT", "json")
         .env("RUST_LOG", "error")
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -153,7 +154,7 @@ async fn fifty_members_are_paid_exactly_once_through_bank_faults_and_a_killed_wo
         json!({"transferErrorRate": 0.3, "transferDropResponseRate": 0.1, "latencyMs": 20}),
     )
     .await;
-    let mut doomed = worker_process(&app);
+    let mut doomed = worker_process(&app, &[]);
     let closure = format!("/api/v2/ktties/{id}/closure");
     assert_eq!(
         app.post_auth(&closure, &everyone[0].token, json!({})).await.status(),
@@ -187,7 +188,7 @@ async fn fifty_members_are_paid_exactly_once_through_bank_faults_and_a_killed_wo
     .await;
     doomed.kill().expect("SIGKILL");
     doomed.wait().unwrap();
-    let mut replacement = worker_process(&app);
+    let mut replacement = worker_process(&app, &[]);
     // The killed process held claims on jobs it fetched: they lapse (the test
     // lets their time pass) and the sweeper hands them to the live workers.
     app.eventually("every payout to finish", || async {

@@ -505,11 +505,12 @@ async fn a_dead_payout_stays_visible_and_an_operator_retry_completes_it() {
     faults(&app, json!({"transferErrorRate": 1.0})).await;
     assert_eq!(disburse(&app, &t, "x-1").await.status(), 202);
     // Every attempt fails: each retry is let run at once, until none are left.
-    for _ in 0..kttipay_jobs::RetryPolicy::PAYOUT.max_attempts {
+    app.eventually("both payouts dead", || async {
         app.drain().await;
         skip_backoffs(&app).await;
-    }
-    app.drain_all().await;
+        (app.count("SELECT count(*) FROM payouts WHERE status = 'dead'").await == 2).then_some(())
+    })
+    .await;
     let stuck = plan(&app, &t.pia.token, &t).await;
     assert_eq!(stuck["status"], "needsAttention");
     for who in [&t.pia, &t.sam] {

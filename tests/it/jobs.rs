@@ -243,6 +243,7 @@ async fn a_job_dispatched_twice_runs_once() {
         mailer: Arc::new(mailer),
         public_url: "http://kttipay.test".into(),
         storage: kttipay_providers::storage::Storage::open(&app.config.storage_url, &app.config.s3).unwrap(),
+        billing_plans: Arc::new(app.config.app.billing_plans.clone()),
     };
     let (a, b) = tokio::join!(execute(&deps, id), execute(&deps, id));
     let mut outcomes = [a.unwrap(), b.unwrap()];

@@ -29,6 +29,8 @@ pub struct WorkerDeps {
     pub public_url: String,
     /// Uploaded files (receipts).
     pub storage: kttipay_providers::storage::Storage,
+    /// The plans on offer (billing runs charge by them).
+    pub billing_plans: std::sync::Arc<Vec<kttipay_domain::billing::Plan>>,
 }
 
 /// Why an attempt failed.
@@ -204,6 +206,8 @@ handlers! {
     DeleteStoredObject => handlers::stored_object::delete,
     SubmitPayout => handlers::payout::submit,
     CloseKttiAccount => handlers::close_account::close,
+    ChargeFee => handlers::billing_charge::charge,
+    SendBillingFailedEmail => handlers::billing_email::send,
 }
 
 /// Routes a job to its handler by kind.

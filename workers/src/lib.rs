@@ -7,11 +7,13 @@
 //! - [`execute`]: one attempt of one job: start it in PostgreSQL, run the handler,
 //!   record done / retry-with-backoff / dead.
 //! - [`handlers`]: one module per job kind.
+//! - [`billing`]: the scheduled billing run (apalis-cron, every worker process).
 //! - [`retention`]: the timed purge of expired idempotency keys and old jobs.
 //! - [`templates`]: email bodies.
 //! - [`redis_queue`]: queue naming and the apalis Redis storage per queue.
 //! - [`wake`]: the idle-worker wake-up tick (works around an apalis-core 1.0 bug).
 
+pub mod billing;
 pub mod execute;
 pub mod handlers;
 pub mod pool;

@@ -118,6 +118,43 @@ pub fn payout_account_changed(
     }
 }
 
+/// A billing charge that did not go through, as the owner reads it.
+pub struct FailedCharge<'a> {
+    pub ktti_name: &'a str,
+    pub plan: &'a str,
+    pub amount: &'a str,
+    pub period: &'a str,
+    /// Our stable code (`insufficient_funds`, ...).
+    pub reason: &'a str,
+}
+
+/// A ktti's plan could not be charged; it is tried again on later runs.
+pub fn billing_failed(first_name: &str, to: &str, c: &FailedCharge<'_>, public_url: &str) -> OutgoingEmail {
+    let link = format!("{public_url}/ktties");
+    let greeting = format!("Hi {first_name},");
+    let why = match c.reason {
+        "insufficient_funds" => "there was not enough money in the ktti".to_string(),
+        "ktti_not_active" => "the ktti is closing".to_string(),
+        other => format!("the bank refused it ({other})"),
+    };
+    let lines = vec![
+        format!(
+            "We could not charge {} for the {} plan of \"{}\" ({}): {why}.",
+            c.amount, c.plan, c.ktti_name, c.period
+        ),
+        "We will try again at the next billing run. KttiPay never takes a ktti below zero.".to_string(),
+    ];
+    OutgoingEmail {
+        to: to.to_string(),
+        subject: format!("We could not charge \"{}\" for its plan", c.ktti_name),
+        text: format!(
+            "{greeting}\n\n{}\n\nOpen the ktti: {link}\n\nThe KttiPay team\n",
+            lines.join("\n\n")
+        ),
+        html: html_page(&greeting, &lines, Some(("Open the ktti", &link))),
+    }
+}
+
 /// Percent-encodes a query value (RFC 3986: only unreserved characters stay), so an
 /// address like `a+b@x.com` survives the link.
 fn query_escape(v: &str) -> String {

@@ -34,8 +34,17 @@ pub struct BearerAuth(pub Principal);
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let state = req.data::<AppState>().expect("AppState is attached to every route");
-    let Some((user, session)) = state.jwt.verify(&bearer.token) else {
-        return Err(ApiError::unauthorized("invalid_token", "The access token is invalid or expired.").into());
+    Ok(principal_of(state, &bearer.token).await?)
+}
+
+/// The principal an access token stands for, if its session is live (the
+/// bearer scheme and the operators' dashboard cookie alike).
+pub async fn principal_of(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let Some((user, session)) = state.jwt.verify(token) else {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "The access token is invalid or expired.",
+        ));
     };
     // The session must still be live and the user not blocked: logout, password
     // change and blocking take effect on the next request, not at token expiry.
@@ -48,6 +57,9 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
             session_id: session,
             is_platform_admin: p.is_platform_admin,
         }),
-        _ => Err(ApiError::unauthorized("session_revoked", "This session has ended; sign in again.").into()),
+        _ => Err(ApiError::unauthorized(
+            "session_revoked",
+            "This session has ended; sign in again.",
+        )),
     }
 }

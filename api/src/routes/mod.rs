@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod admin;
 pub mod auth;
+pub mod billing;
 pub mod closure;
 pub mod core;
 pub mod deposits;

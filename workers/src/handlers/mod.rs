@@ -1,6 +1,9 @@
 //! One module per job kind. Each handler is idempotent: it re-reads state by id and
 //! does nothing when its work is already done.
 
+pub mod bank_lookup;
+pub mod billing_charge;
+pub mod billing_email;
 pub mod card_order;
 pub mod card_rights;
 pub mod close_account;

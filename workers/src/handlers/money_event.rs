@@ -33,8 +33,9 @@ use uuid::Uuid;
 pub type Applied = (&'static str, Option<String>);
 
 const APPLIED: &str = "applied";
-/// How an applied event that was one of our payouts is noted (not a late movement).
-const OUR_PAYOUT: &str = "our payout";
+/// How an applied event that was a movement we started (a payout, our fee) is
+/// noted: it is not a late movement.
+const OURS: &str = "ours:";
 
 /// The status a parked event is left in; its job ends, and the predecessor's
 /// booking enqueues it again.
@@ -97,7 +98,7 @@ pub async fn apply(pool: &PgPool, event_id: Uuid, event: &TransactionEvent) -> R
     };
     if applied.0 != PARKED {
         alert_if_negative(&mut tx, ktti, UserId(owner)).await?;
-        let ours = applied.1.as_deref().is_some_and(|note| note.starts_with(OUR_PAYOUT));
+        let ours = applied.1.as_deref().is_some_and(|note| note.starts_with(OURS));
         if applied.0 == APPLIED && !ours {
             after_payouts_started(&mut tx, ktti, UserId(owner), event).await?;
         }
@@ -539,7 +540,20 @@ async fn refund(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
     Ok(("applied", None))
 }
 
+/// A debit: our billing charge (its reference names it), completed here if its
+/// job has not heard yet; or a fee the bank charged, booked as reported and
+/// split by the default proportions.
 async fn fee(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
+    if let Some(key) = c
+        .event
+        .reference
+        .as_deref()
+        .and_then(kttipay_domain::billing::key_of_reference)
+        && let Some(charge) = kttipay_db::billing::id_by_key(&mut *conn, key).await?
+    {
+        super::billing_charge::complete(conn, charge, Some(c.txn_id()?)).await?;
+        return Ok((APPLIED, Some(format!("{OURS} billing charge {charge}"))));
+    }
     let txn = NewTransaction {
         description: c.event.description.as_deref(),
         ..NewTransaction::new(TransactionKind::Fee, TransactionStatus::Posted)
@@ -556,7 +570,7 @@ async fn transfer_out(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, J
         && let Some(payout_id) = payouts::id_by_key(&mut *conn, key).await?
     {
         super::payout::complete(conn, payout_id, Some(id)).await?;
-        return Ok((APPLIED, Some(format!("{OUR_PAYOUT} {payout_id}"))));
+        return Ok((APPLIED, Some(format!("{OURS} payout {payout_id}"))));
     }
     let inserted = txns::insert(
         conn,

@@ -12,7 +12,6 @@
 //! money still reserved until an operator retries it.
 
 use crate::{JobError, WorkerDeps};
-use chrono::{Duration, Utc};
 use kttipay_db::actions::{self, Audience, Kind, NewAction};
 use kttipay_db::ledger::{self, EntryMeta, PostError};
 use kttipay_db::payouts::{self, PayoutRow};
@@ -26,11 +25,8 @@ use kttipay_domain::payout;
 use kttipay_domain::split::Share;
 use kttipay_jobs::kinds::SubmitPayout;
 use kttipay_providers::shaype::client::ProviderError;
-use kttipay_providers::shaype::types::{AccountTransfer, InternalTransfer, SearchTransactions, TransferOut};
+use kttipay_providers::shaype::types::{AccountTransfer, InternalTransfer, TransferOut};
 
-/// How far before a payout's first attempt the bank is searched for its transfer
-/// (clocks differ; the bank may date a transfer by when it queued it).
-pub const PAYOUT_SEARCH_MARGIN_MINUTES: i64 = 60;
 /// The bank's limit on a transfer's description.
 const DESCRIPTION_MAX_CHARS: usize = 255;
 /// The bank's limit on names in a transfer.
@@ -198,28 +194,13 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// The bank's id of a transfer out of `account` carrying the payout's reference
-/// since shortly before its first attempt, if the bank has one.
 async fn find_at_bank(
     deps: &WorkerDeps,
     account: &str,
     p: &PayoutRow,
     reference: &str,
 ) -> Result<Option<String>, ProviderError> {
-    let since = p.submitted_at.unwrap_or(p.created_at) - Duration::minutes(PAYOUT_SEARCH_MARGIN_MINUTES);
-    let until = Utc::now() + Duration::minutes(PAYOUT_SEARCH_MARGIN_MINUTES);
-    let found = deps
-        .banking
-        .search_transactions(&SearchTransactions {
-            account_id: Some(account.to_string()),
-            from_date_time_utc: since.to_rfc3339(),
-            to_date_time_utc: until.to_rfc3339(),
-        })
-        .await?;
-    Ok(found
-        .into_iter()
-        .find(|t| t.reference.as_deref() == Some(reference))
-        .map(|t| t.transaction_hay_id))
+    super::bank_lookup::by_reference(deps, account, p.submitted_at.unwrap_or(p.created_at), reference).await
 }
 
 /// The outcome is unknown (the bank down, the answer lost): noted, and the job
@@ -257,7 +238,7 @@ pub async fn complete(
             {
                 payouts::finish(conn, id, PayoutStatus::Completed, Some(bank_id), None).await?;
                 if let Some(t) = p.transaction_id {
-                    txns::post_payout(conn, t, Some(bank_id)).await?;
+                    txns::post_initiated(conn, t, Some(bank_id)).await?;
                 }
             }
             return Ok(());
@@ -289,7 +270,7 @@ pub async fn complete(
     let transaction = p
         .transaction_id
         .ok_or_else(|| JobError::Permanent(format!("payout {id} was sent without its transaction")))?;
-    txns::post_payout(conn, transaction, provider_transaction).await?;
+    txns::post_initiated(conn, transaction, provider_transaction).await?;
     let share = [Share {
         user: UserId(p.user_id),
         value: Some(amount.as_decimal()),

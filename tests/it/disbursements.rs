@@ -235,7 +235,14 @@ async fn a_closure_pays_everyone_their_net_once_and_the_ktti_closes_for_good() {
         .collect();
     assert_eq!(statuses, ["posted", "posted"]);
 
-    // Finalised: closed for good, its account closed at the bank, read-only.
+    // Finalised by the owner (a member may not): closed for good, its account
+    // closed at the bank, read-only.
+    problem(
+        app.post_auth(&path(&t, "/finalize"), &t.sam.token, json!({})).await,
+        403,
+        "role_forbidden",
+    )
+    .await;
     let r = app.post_auth(&path(&t, "/finalize"), &t.pia.token, json!({})).await;
     assert_eq!(r.status(), 202);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "closed");

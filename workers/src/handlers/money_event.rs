@@ -131,8 +131,9 @@ impl Ctx<'_> {
     }
 }
 
-/// Books `entry` for `cause` as the bank reported it.
-async fn book(
+/// Books `entry` for `cause` as the bank reported it (also what our payouts'
+/// completions and refusals book: the bank's answer).
+pub(crate) async fn book(
     conn: &mut PgConnection,
     ktti: KttiId,
     kind: &str,

@@ -11,6 +11,7 @@
 //! key, never as a new transfer; out of attempts, the payout is `dead` with its
 //! money still reserved until an operator retries it.
 
+use super::money_event::book;
 use crate::{JobError, WorkerDeps};
 use kttipay_db::actions::{self, Audience, Kind, NewAction};
 use kttipay_db::ledger::{self, EntryMeta, PostError};
@@ -259,7 +260,7 @@ pub async fn complete(
     }
     let ktti = KttiId(p.ktti_id);
     let amount = p.amount();
-    post(
+    book(
         conn,
         ktti,
         "payoutCompleted",
@@ -305,7 +306,7 @@ pub async fn refused(conn: &mut PgConnection, id: PayoutId, code: &str) -> Resul
     }
     let ktti = KttiId(p.ktti_id);
     if let Some(transaction) = p.transaction_id {
-        post(
+        book(
             conn,
             ktti,
             "payoutRefused",
@@ -340,30 +341,6 @@ pub async fn refused(conn: &mut PgConnection, id: PayoutId, code: &str) -> Resul
     metrics::counter!("kttipay_payouts_total", "outcome" => "failed").increment(1);
     tracing::error!(payout = %id, %ktti, reason = code, "the bank refused a payout");
     end_round_if_done(conn, ktti).await
-}
-
-async fn post(
-    conn: &mut PgConnection,
-    ktti: KttiId,
-    kind: &str,
-    cause: &str,
-    entry: Result<JournalEntry, kttipay_domain::ledger::LedgerError>,
-) -> Result<(), JobError> {
-    let entry = entry.map_err(|e| JobError::Permanent(format!("cannot build the entry: {e}")))?;
-    let meta = EntryMeta {
-        ktti: Some(ktti),
-        kind,
-        source_key: Some(cause),
-        description: None,
-        origin: Origin::Bank,
-    };
-    match ledger::post(conn, &entry, &meta).await {
-        Ok(_) => Ok(()),
-        Err(PostError::InsufficientFunds) => Err(JobError::Permanent(format!(
-            "booking {cause} would take reserved below zero"
-        ))),
-        Err(e) => Err(JobError::Transient(e.to_string())),
-    }
 }
 
 /// Once no payout of the ktti is in flight, the round is over: `readyToClose`

@@ -44,9 +44,9 @@ pub struct Faults {
     /// Every operation of the provider's API (not the `/v0/utils` mocks, not
     /// `/sandbox/*`) answers 503 without doing anything: the bank is down.
     pub error_rate: f64,
-    /// Transfers fail with 500 before doing anything.
+    /// Transfers and debits fail with 500 before doing anything.
     pub transfer_error_rate: f64,
-    /// Transfers execute, then answer 500 as if the response was lost.
+    /// Transfers and debits execute, then answer 500 as if the response was lost.
     pub transfer_drop_response_rate: f64,
     /// Transfers to these account numbers are refused as if the receiving bank
     /// turned them away (`REFUSED_RECIPIENT_ACCOUNT_BLOCKED`).

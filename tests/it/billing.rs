@@ -318,3 +318,43 @@ async fn a_plan_change_waits_for_the_period_in_progress_to_end() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_debit_whose_answer_is_lost_is_found_at_the_bank_and_charged_once() {
+    let app = TestApp::spawn().await;
+    let t = plus_trip_with_money(&app).await;
+    opened_days_ago(&app, &t.id, 40).await;
+    // The debit goes through and its answer is lost; its webhook is held back, so
+    // only the bank's own record can tell the job it happened.
+    crate::common::bank::faults(&app, json!({"transferDropResponseRate": 1.0, "webhookErrorRate": 1.0})).await;
+    assert_eq!(run(&app).await.charges, 1);
+    app.eventually("the charge found at the bank", || async {
+        app.drain().await;
+        sqlx::query("UPDATE jobs SET run_at = now() WHERE status = 'pending' AND run_at > now()")
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        let items = history(&app, &t.pia.token, &t.id).await;
+        (items[0]["status"] == "charged").then_some(())
+    })
+    .await;
+    assert_eq!(
+        debits_at_bank(&app).await.len(),
+        1,
+        "the debit was sent and found, never sent again"
+    );
+    // The webhook arrives late and books nothing twice.
+    crate::common::bank::faults(&app, json!({})).await;
+    app.eventually("the late webhook applied", || async {
+        let n = app
+            .count(
+                "SELECT count(*) FROM provider_events WHERE status = 'applied' AND body::text LIKE '%GENERAL_DEBIT%'",
+            )
+            .await;
+        (n == 1).then_some(())
+    })
+    .await;
+    let sums = totals(&app, &t.pia.token, &t.id).await;
+    assert_eq!(sums["totalBalance"], "55.01");
+    app.stop().await;
+}

@@ -85,26 +85,39 @@ pub async fn transfer(
 #[handler]
 pub async fn debit(state: Data<&SandboxState>, raw: Vec<u8>) -> JsonResult<TransactionOutcome> {
     let req: CreateDebit = parse_body(&raw)?;
-    Ok(Json(
-        money::send_out(
-            &state.pool,
-            Outgoing {
-                account: id(&req.account_hay_id, "account")?,
-                kind: "GENERAL_DEBIT",
-                amount: req.amount,
-                idempotency_key: &req.idempotency_key,
-                description: &req.description,
-                reference: req.reference.as_deref(),
-                counterpart_name: Some(&req.counterpart_name),
-                counterpart_bsb: None,
-                counterpart_account: None,
-                credit_to: None,
-                sender_name: None,
-                refusal: None,
-            },
-        )
-        .await?,
-    ))
+    // Debits are money out like transfers, with the same faults.
+    let faults = state.faults();
+    if Faults::roll(faults.transfer_error_rate) {
+        return Err(SandboxError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "injected debit fault",
+        ));
+    }
+    let outcome = money::send_out(
+        &state.pool,
+        Outgoing {
+            account: id(&req.account_hay_id, "account")?,
+            kind: "GENERAL_DEBIT",
+            amount: req.amount,
+            idempotency_key: &req.idempotency_key,
+            description: &req.description,
+            reference: req.reference.as_deref(),
+            counterpart_name: Some(&req.counterpart_name),
+            counterpart_bsb: None,
+            counterpart_account: None,
+            credit_to: None,
+            sender_name: None,
+            refusal: None,
+        },
+    )
+    .await?;
+    if Faults::roll(faults.transfer_drop_response_rate) {
+        return Err(SandboxError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "injected lost response",
+        ));
+    }
+    Ok(Json(outcome))
 }
 
 #[handler]

@@ -120,6 +120,11 @@ async fn plus_trip_with_money(app: &TestApp) -> Trip {
     assert_eq!(set_plan(app, &t.pia, &t.id, "plus").await.status(), 200);
     pays_in(app, &t, &t.pia, "30.00", "pia-1").await;
     pays_in(app, &t, &t.sam, "30.00", "sam-1").await;
+    // Both deposits are 30.00, so waiting for "a deposit of 30.00" is not enough.
+    app.eventually("both deposits booked", || async {
+        (group::ktti(app, &t.pia.token, &t.id).await["totalBalance"] == "60.00").then_some(())
+    })
+    .await;
     // The plus plan takes effect once the free period in progress ends.
     sqlx::query("UPDATE ktties SET billing_plan = next_billing_plan, next_billing_plan = NULL WHERE id = $1::uuid")
         .bind(&t.id)
@@ -354,7 +359,10 @@ async fn a_debit_whose_answer_is_lost_is_found_at_the_bank_and_charged_once() {
         (n == 1).then_some(())
     })
     .await;
-    let sums = totals(&app, &t.pia.token, &t.id).await;
-    assert_eq!(sums["totalBalance"], "55.01");
+    app.eventually("the balance after the fee", || async {
+        (group::ktti(&app, &t.pia.token, &t.id).await["totalBalance"] == "55.01").then_some(())
+    })
+    .await;
+    totals(&app, &t.pia.token, &t.id).await;
     app.stop().await;
 }

@@ -87,6 +87,11 @@ pub struct Config {
     pub sms_gateway_url: Option<String>,
     pub sms_gateway_token: String,
     pub metrics_token: Option<String>,
+    /// Push through FCM HTTP v1; `None` writes pushes to the log.
+    pub fcm: Option<kttipay_providers::push::FcmSettings>,
+    /// Money-in emails to one user about one ktti: at most one per window; the
+    /// rest arrive as one digest when it ends.
+    pub email_digest_window_secs: i64,
     /// Where the service keeps its files; uploads go under it by default.
     pub data_dir: String,
     /// Object storage for uploads: `file:///absolute/folder` or `s3://bucket`.
@@ -119,6 +124,7 @@ impl fmt::Debug for Config {
             .field("sms_gateway_url", &self.sms_gateway_url)
             .field("sms_gateway_token", &"***")
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field("fcm", &self.fcm)
             .field("queue_prefix", &self.queue_prefix)
             .field("storage_url", &redact_url(&self.storage_url))
             .finish_non_exhaustive()
@@ -135,6 +141,42 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// FCM from `FCM_CREDENTIALS_FILE` (a Firebase service account's key file, as
+/// the console downloads it) or `FCM_CREDENTIALS_JSON` (its content), with the
+/// endpoints overridable for local stand-ins.
+fn fcm_settings(r: &mut Reader<'_>) -> Option<kttipay_providers::push::FcmSettings> {
+    use kttipay_providers::push::{FCM_DEFAULT_ENDPOINT, FcmSettings, ServiceAccount};
+    let (name, json) = match (r.optional("FCM_CREDENTIALS_FILE"), r.optional("FCM_CREDENTIALS_JSON")) {
+        (Some(path), _) => match std::fs::read_to_string(&path) {
+            Ok(json) => ("FCM_CREDENTIALS_FILE", json),
+            Err(e) => {
+                r.errors.push(format!("FCM_CREDENTIALS_FILE: cannot read {path}: {e}"));
+                return None;
+            }
+        },
+        (None, Some(json)) => ("FCM_CREDENTIALS_JSON", json),
+        (None, None) => return None,
+    };
+    let account = match ServiceAccount::parse(&json) {
+        Ok(a) => a,
+        Err(e) => {
+            r.errors.push(format!("{name}: {e}"));
+            return None;
+        }
+    };
+    Some(FcmSettings {
+        account,
+        endpoint: r.url("FCM_ENDPOINT", FCM_DEFAULT_ENDPOINT, &["http", "https"]),
+        token_url: r.optional("FCM_TOKEN_URL"),
+        max_in_flight: r.parse(
+            "KTTIPAY_FCM_MAX_IN_FLIGHT",
+            32,
+            |v: &usize| (1..=1_000).contains(v),
+            "1 to 1000",
+        ),
+    })
 }
 
 /// Reads variables from a map (the process environment, or a test's own).
@@ -294,8 +336,10 @@ impl Config {
                 ));
             }
         }
+        let fcm = fcm_settings(&mut r);
         if production {
             for (name, set) in [
+                ("FCM_CREDENTIALS_FILE", fcm.is_some()),
                 ("SHAYPE_BASE_URL", shaype_base_url.is_some()),
                 ("SMTP_URL", r.optional("SMTP_URL").is_some()),
                 ("KTTIPAY_METRICS_TOKEN", r.optional("KTTIPAY_METRICS_TOKEN").is_some()),
@@ -485,6 +529,13 @@ impl Config {
             sms_gateway_url: r.optional("SMS_GATEWAY_URL"),
             sms_gateway_token: r.string("SMS_GATEWAY_TOKEN", ""),
             metrics_token: r.optional("KTTIPAY_METRICS_TOKEN"),
+            fcm,
+            email_digest_window_secs: r.parse(
+                "KTTIPAY_EMAIL_DIGEST_WINDOW_SECS",
+                3_600,
+                |v: &i64| (1..=7 * 86_400).contains(v),
+                "1 to 604800 seconds",
+            ),
             storage_url: {
                 let url = r.url("STORAGE_URL", &format!("file://{data_dir}/objects"), &["file", "s3"]);
                 if url.starts_with("file://") && !url.starts_with("file:///") {
@@ -710,6 +761,27 @@ mod tests {
         );
         assert!(errors.iter().any(|e| e.starts_with("SHAYPE_BASE_URL")), "{errors:?}");
         assert!(errors.iter().any(|e| e.starts_with("SMTP_URL")), "{errors:?}");
+        assert!(
+            errors.iter().any(|e| e.starts_with("FCM_CREDENTIALS_FILE")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn fcm_credentials_are_checked_and_never_printed() {
+        let errors = Config::from_vars(&vars(&[("FCM_CREDENTIALS_JSON", "{\"project_id\": \"p\"}")])).unwrap_err();
+        assert!(errors[0].starts_with("FCM_CREDENTIALS_JSON"), "{errors:?}");
+        let key = include_str!("../tests/fixtures/fcm_rsa_private.pem");
+        let json = serde_json::json!({
+            "project_id": "kttipay-test",
+            "client_email": "push@kttipay-test.iam.gserviceaccount.com",
+            "private_key": key,
+        })
+        .to_string();
+        let c = Config::from_vars(&vars(&[("FCM_CREDENTIALS_JSON", &json)])).unwrap();
+        let fcm = c.fcm.as_ref().unwrap();
+        assert_eq!(fcm.endpoint, "https://fcm.googleapis.com");
+        assert!(!format!("{c:?}").contains("PRIVATE KEY"));
     }
 
     #[test]

@@ -146,6 +146,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             .with_context(|| format!("binding {}", config.http_addr))?;
         addr = Some(listener.local_addr()?);
         let acceptor = TcpAcceptor::from_tokio(listener)?;
+        tasks.spawn(state.chat_hub.clone().run(pool.clone(), shutdown.clone()));
         let app = kttipay_api::app(state.clone());
         let stop = shutdown.clone();
         let grace = Duration::from_secs(config.shutdown_grace_secs);
@@ -230,6 +231,16 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
             public_url: config.public_url.clone(),
             storage: kttipay_providers::storage::Storage::open(&config.storage_url, &config.s3)?,
             billing_plans: Arc::new(config.app.billing_plans.clone()),
+            pusher: match &config.fcm {
+                Some(fcm) => kttipay_providers::push::Pusher::Fcm(Arc::new(
+                    kttipay_providers::push::FcmClient::new(fcm.clone()).map_err(anyhow::Error::msg)?,
+                )),
+                None => {
+                    tracing::warn!("FCM_CREDENTIALS_FILE is unset: pushes are written to the log, not sent");
+                    kttipay_providers::push::Pusher::Log
+                }
+            },
+            digest_window_secs: config.email_digest_window_secs,
         };
         let workers = WorkerPoolConfig {
             queues: roles.worker_queues.clone(),

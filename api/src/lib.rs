@@ -6,7 +6,9 @@
 //! - [`auth`]: tokens, passwords, sessions, rate limits, social sign-in.
 //! - [`error`]: problem+json errors with stable codes; [`json`]: the request-body
 //!   extractor that tells 400 from 422.
-//! - [`idempotency`]: `Idempotency-Key` replays.
+//! - [`idempotency`]: `Idempotency-Key` replays; [`cursor`]: opaque paging cursors.
+//! - [`chat_hub`]: one PostgreSQL LISTEN per process fanning chat events out to
+//!   the open chat streams of every replica.
 //! - [`membership`]: inviting, admitting and departing members, shared by routes.
 //! - [`quota`]: per-user and per-ktti limits (429 daily, 409 standing caps).
 //! - [`observe`]: request ids, HTTP metrics, last-resort error conversion.
@@ -18,6 +20,8 @@
 
 pub mod amount;
 pub mod auth;
+pub mod chat_hub;
+pub mod cursor;
 pub mod document;
 pub mod error;
 pub mod idempotency;
@@ -45,6 +49,7 @@ use routes::{
     admin::AdminApi,
     auth::AuthApi,
     billing::BillingApi,
+    chat::ChatApi,
     closure::ClosureApi,
     core::CoreApi,
     deposits::DepositsApi,
@@ -54,6 +59,8 @@ use routes::{
     invitations::InvitationsApi,
     kyc::KycApi,
     members::MembershipApi,
+    moments::MomentsApi,
+    notifications::NotificationsApi,
     payout_account::PayoutAccountApi,
     provider::{ProviderApi, ProviderMessagesApi},
     receipts::ReceiptsApi,
@@ -92,6 +99,7 @@ macro_rules! all_apis {
                 DisbursementsApi,
                 BillingApi,
             ),
+            (NotificationsApi, ChatApi, MomentsApi),
             (TransactionsApi, DepositsApi, SplitsApi, ReceiptsApi),
             (AdminApi, ProviderApi, ProviderMessagesApi, OpsApi),
         )

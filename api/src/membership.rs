@@ -7,11 +7,12 @@ use crate::state::AppState;
 use chrono::Utc;
 use kttipay_db::actions::{self, Audience, Kind, NewAction};
 use kttipay_db::ktties::KttiRow;
-use kttipay_db::{PgConnection, invitations, jobs, members};
+use kttipay_db::{PgConnection, invitations, jobs, members, notifications};
 use kttipay_domain::ids::{InvitationId, KttiId, UserId, deposit_reference};
 use kttipay_domain::lifecycle::MembershipStatus;
 use kttipay_domain::membership::INVITATION_TTL_DAYS;
 use kttipay_domain::membership::{self as rules, Role};
+use kttipay_domain::notification::{self as notice, MembershipChange};
 use kttipay_jobs::kinds::{AddMemberAtBank, RemoveMemberAtBank, SendInvitation};
 use serde_json::json;
 use uuid::Uuid;
@@ -78,6 +79,34 @@ pub async fn invitation_item(
     Ok(())
 }
 
+/// Tells the ktti's managers (but not `user` themself) that `user` joined,
+/// left or was removed.
+async fn tell_managers(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    user: UserId,
+    change: MembershipChange,
+) -> Result<(), ApiError> {
+    let managers: Vec<_> = members::managers(&mut *conn, ktti)
+        .await?
+        .into_iter()
+        .map(UserId)
+        .filter(|m| *m != user)
+        .map(|m| (m, None))
+        .collect();
+    if managers.is_empty() {
+        return Ok(());
+    }
+    let name = kttipay_db::ktties::name_of(&mut *conn, ktti).await?;
+    let who = kttipay_db::users::find(&mut *conn, user).await?.map_or_else(
+        || "A member".to_string(),
+        |u| format!("{} {}", u.first_name, u.last_name),
+    );
+    let n = notice::membership_changed(&name, &who, change).in_ktti(ktti.0);
+    notifications::notify(conn, &managers, &n).await?;
+    Ok(())
+}
+
 /// Links invitations waiting for a newly registered address to its user, and
 /// gives the user an action item for each.
 pub async fn match_registration(conn: &mut PgConnection, email: &str, user: UserId) -> Result<(), ApiError> {
@@ -126,6 +155,7 @@ pub async fn admit(
     }
     let joined = members::join(conn, ktti, user, Role::Member, &deposit_reference(rand::random())).await?;
     if joined {
+        tell_managers(conn, ktti, user, MembershipChange::Joined).await?;
         if let Some(p) = proportion {
             members::set_split_proportion(conn, ktti, user, p).await?;
         }
@@ -151,6 +181,17 @@ pub async fn depart(
     if !members::end(conn, ktti, user, status).await? {
         return Ok(false);
     }
+    // Their open chat streams end (on every replica, once this commits).
+    kttipay_db::chat::announce_departure(conn, ktti, user).await?;
+    let change = if status == MembershipStatus::Removed {
+        let name = kttipay_db::ktties::name_of(&mut *conn, ktti).await?;
+        let n = notice::you_were_removed(&name).in_ktti(ktti.0);
+        notifications::notify(conn, &[(user, None)], &n).await?;
+        MembershipChange::Removed
+    } else {
+        MembershipChange::Left
+    };
+    tell_managers(conn, ktti, user, change).await?;
     jobs::enqueue(
         conn,
         &RemoveMemberAtBank {

@@ -94,6 +94,8 @@ pub struct Inner {
     pub storage: kttipay_providers::storage::Storage,
     /// The readiness check's shared Redis connection.
     pub redis_probe: crate::ops::RedisProbe,
+    /// Chat events for this process's open streams (fed by [`crate::chat_hub::ChatHub::run`]).
+    pub chat_hub: crate::chat_hub::ChatHub,
 }
 
 impl std::ops::Deref for AppState {
@@ -133,6 +135,7 @@ impl AppState {
             metrics,
             storage,
             redis_probe: Default::default(),
+            chat_hub: Default::default(),
         })))
     }
 }

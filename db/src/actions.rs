@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use kttipay_domain::ids::{KttiId, UserId};
+use kttipay_domain::notification as notice;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
@@ -52,7 +53,7 @@ pub async fn create(conn: &mut PgConnection, a: &NewAction) -> Result<Option<Uui
         Audience::Managers => ("admins", None),
         Audience::User(u) => ("user", Some(u.0)),
     };
-    sqlx::query_scalar(
+    let created: Option<Uuid> = sqlx::query_scalar(
         "INSERT INTO action_items (uuid, kind, ktti_id, audience, addressee_id, subject_id, invitation_id, \
                                    transaction_id, payload) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING uuid",
@@ -66,8 +67,36 @@ pub async fn create(conn: &mut PgConnection, a: &NewAction) -> Result<Option<Uui
     .bind(a.invitation)
     .bind(a.transaction)
     .bind(&a.payload)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(id) = created {
+        tell(conn, a, id).await?;
+    }
+    Ok(created)
+}
+
+/// Notifies whom a new item waits for, in the same transaction.
+async fn tell(conn: &mut PgConnection, a: &NewAction, id: Uuid) -> Result<(), sqlx::Error> {
+    let recipients: Vec<crate::notifications::Recipient> = match a.audience {
+        Audience::User(u) => vec![(u, None)],
+        Audience::Managers => crate::members::managers(&mut *conn, a.ktti)
+            .await?
+            .into_iter()
+            .map(|m| (UserId(m), None))
+            .collect(),
+    };
+    let name = crate::ktties::name_of(&mut *conn, a.ktti).await?;
+    let mut n = notice::action_item(a.kind.as_str(), &name)
+        .in_ktti(a.ktti.0)
+        .about_action(id);
+    if let Some(t) = a.transaction {
+        n = n.about_transaction(t);
+    }
+    if a.kind == Kind::Invitation {
+        // The invitation email (with its sign-up link) is the email.
+        n = n.emailed_elsewhere();
+    }
+    crate::notifications::notify(conn, &recipients, &n).await
 }
 
 macro_rules! addressed_to {

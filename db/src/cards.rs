@@ -246,3 +246,11 @@ pub async fn set_status(conn: &mut PgConnection, card: Uuid, status: CardStatus)
         .await?;
     Ok(())
 }
+
+/// Who holds the card.
+pub async fn holder_of<'e>(db: impl PgExecutor<'e>, card: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT user_id FROM cards WHERE id = $1")
+        .bind(card)
+        .fetch_optional(db)
+        .await
+}

@@ -40,6 +40,32 @@ pub async fn enqueue_at<J: Job>(
     Ok(id)
 }
 
+/// As [`enqueue`] for many jobs of one kind in one statement (a fan-out to a
+/// ktti's members is one round trip, not one per member).
+pub async fn enqueue_many<J: Job>(conn: &mut PgConnection, jobs: &[J]) -> Result<(), sqlx::Error> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = jobs.iter().map(|_| JobId::new().0).collect();
+    let payloads = jobs
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, queue, payload, max_attempts, run_at) \
+         SELECT id, $3, $4, payload, $5, now() FROM unnest($1::uuid[], $2::jsonb[]) AS j(id, payload)",
+    )
+    .bind(ids)
+    .bind(payloads)
+    .bind(J::KIND)
+    .bind(J::QUEUE.name())
+    .bind(J::RETRY.max_attempts as i32)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Takes a short dispatch lease on up to `limit` due jobs of `queue` and returns
 /// their ids. The lease commits before anything is pushed to Redis, so no
 /// transaction is open during the push; a relay that dies mid-push leaves leases

@@ -19,6 +19,9 @@
 //! - [`splits`]: who bears which part of each transaction, its history, and the
 //!   per-member totals the triggers keep from splits and deposits.
 //! - [`emails`]: which job sent which email (exactly-once sending).
+//! - [`notifications`]: the fan-out of events to recipients, the inbox,
+//!   preferences, push deliveries and email digest windows; [`chat`]: group
+//!   chat and its live channel; [`moments`]: members' posts.
 //! - [`billing`]: charges per ktti and period, their attempts, plan changes.
 //! - [`payouts`]: disbursements of closing ktties, each payout's life, settle-ups.
 //!
@@ -33,6 +36,7 @@ pub mod actions;
 pub mod assignments;
 pub mod billing;
 pub mod cards;
+pub mod chat;
 pub mod devices;
 pub mod email_tokens;
 pub mod emails;
@@ -44,7 +48,9 @@ pub mod kyc;
 pub mod ledger;
 pub mod members;
 pub mod mismatches;
+pub mod moments;
 pub mod notes;
+pub mod notifications;
 pub mod payout_accounts;
 pub mod payouts;
 pub mod provider_events;

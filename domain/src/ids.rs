@@ -83,6 +83,18 @@ typed_id!(
     /// One member's payout in a disbursement.
     PayoutId
 );
+typed_id!(
+    /// One notification to one user (its inbox row, push and email).
+    NotificationId
+);
+typed_id!(
+    /// A message in a ktti's group chat.
+    ChatMessageId
+);
+typed_id!(
+    /// A moment: a member's post with photos in a ktti.
+    MomentId
+);
 
 /// Alphabet of deposit references: no 0/O or 1/I, which people misread off a screen.
 const REFERENCE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";

@@ -14,10 +14,13 @@
 //! - [`money`]: [`Money`], a two-decimal amount; the only way money enters or leaves.
 //! - [`split`]: dividing an amount between members to the cent (largest remainder,
 //!   rotating tie-break), refunds pro rata, receipts' line items.
+//! - [`notification`]: what each event tells whom, categories and channels,
+//!   preferences' defaults and what cannot be muted.
 //! - [`payout`]: paying a closing ktti out: blockers, destinations, transfer
 //!   references, what a finished round leaves the ktti as.
 //! - [`receipt`]: what an uploaded file is, image sizes before decoding, and the
 //!   reader of receipts' OCR text (merchant, date, totals, line items).
+//! - [`social`]: chat messages and moments: text rules and limits.
 //! - [`secret`]: opaque tokens for clients, stored only as hashes.
 //! - [`upload`]: upload kinds, their content types and sizes, signed URLs' input.
 //! - [`user`]: registration and profile input rules (email, names, phone, age, password).
@@ -33,9 +36,11 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod membership;
 pub mod money;
+pub mod notification;
 pub mod payout;
 pub mod receipt;
 pub mod secret;
+pub mod social;
 pub mod split;
 pub mod upload;
 pub mod user;

@@ -150,6 +150,25 @@ pub fn may_change_split(actor: Role, in_split: bool) -> Result<(), Denied> {
     }
 }
 
+/// Change a moment's text or photos: its author only (nobody edits another's
+/// words, not even the owner).
+pub fn may_edit_moment(wrote_it: bool) -> Result<(), Denied> {
+    if wrote_it {
+        Ok(())
+    } else {
+        denied("role_forbidden", "Only whoever posted the moment may change it.")
+    }
+}
+
+/// Hide a moment or show it again: the owner or an admin (moderation).
+pub fn may_hide_moment(actor: Role) -> Result<(), Denied> {
+    if actor.manages() {
+        Ok(())
+    } else {
+        denied("role_forbidden", "Only the owner or an admin may hide a moment.")
+    }
+}
+
 /// Delete a receipt: whoever uploaded it, or the owner or an admin.
 pub fn may_delete_receipt(actor: Role, uploaded_it: bool) -> Result<(), Denied> {
     if actor.manages() || uploaded_it {

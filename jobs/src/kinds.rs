@@ -3,7 +3,7 @@
 
 use crate::{Job, Queue, RetryPolicy};
 use kttipay_domain::ids::{
-    CardId, InvitationId, KttiId, KycSubmissionId, PayoutId, ProviderEventId, TransactionId, UserId,
+    CardId, InvitationId, KttiId, KycSubmissionId, NotificationId, PayoutId, ProviderEventId, TransactionId, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -297,6 +297,61 @@ macro_rules! registry {
     };
 }
 
+/// Push one notification to the recipient's devices (those it has not reached).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushNotification {
+    pub notification_id: NotificationId,
+}
+
+impl Job for PushNotification {
+    const KIND: &'static str = "notification.push.v1";
+    const QUEUE: Queue = Queue::Notify;
+    const RETRY: RetryPolicy = RetryPolicy::NOTIFICATION;
+}
+
+/// Email one notification, or hold it for the digest when the recipient had an
+/// email of its kind about the same ktti within the digest window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailNotification {
+    pub notification_id: NotificationId,
+}
+
+impl Job for EmailNotification {
+    const KIND: &'static str = "notification.email.v1";
+    const QUEUE: Queue = Queue::Notify;
+    const RETRY: RetryPolicy = RetryPolicy::NOTIFICATION;
+}
+
+/// Email one digest of what was held back for a user, ktti and category.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailDigest {
+    pub user_id: UserId,
+    pub ktti_id: KttiId,
+    pub category: String,
+}
+
+impl Job for EmailDigest {
+    const KIND: &'static str = "notification.digest.v1";
+    const QUEUE: Queue = Queue::Notify;
+    const RETRY: RetryPolicy = RetryPolicy::NOTIFICATION;
+}
+
+/// A test ping to every device of a user, which the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestPush {
+    pub user_id: UserId,
+}
+
+impl Job for TestPush {
+    const KIND: &'static str = "notification.test_push.v1";
+    const QUEUE: Queue = Queue::Notify;
+    const RETRY: RetryPolicy = RetryPolicy::NOTIFICATION;
+}
+
 registry!(
     SendEmail,
     Noop,
@@ -316,4 +371,8 @@ registry!(
     CloseKttiAccount,
     ChargeFee,
     SendBillingFailedEmail,
+    PushNotification,
+    EmailNotification,
+    EmailDigest,
+    TestPush,
 );

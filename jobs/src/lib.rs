@@ -27,10 +27,20 @@ pub enum Queue {
     Media,
     /// Housekeeping and anything without a queue of its own.
     Default,
+    /// Notifications to people (push, notification emails and digests): many
+    /// small jobs per event, kept apart so a chat burst never delays a payout
+    /// and account emails never wait behind a chat burst.
+    Notify,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 4] = [Queue::Email, Queue::Banking, Queue::Media, Queue::Default];
+    pub const ALL: [Queue; 5] = [
+        Queue::Email,
+        Queue::Banking,
+        Queue::Media,
+        Queue::Default,
+        Queue::Notify,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -38,6 +48,7 @@ impl Queue {
             Queue::Banking => "banking",
             Queue::Media => "media",
             Queue::Default => "default",
+            Queue::Notify => "notify",
         }
     }
 

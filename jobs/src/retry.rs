@@ -56,6 +56,15 @@ impl RetryPolicy {
         max_delay_ms: 20 * 60 * 1_000,
     };
 
+    /// Pushes and notification emails: FCM's and SMTP's hiccups pass in
+    /// seconds to minutes; after about half an hour a notification is stale
+    /// (the inbox still has it), so it is given up rather than sent late.
+    pub const NOTIFICATION: RetryPolicy = RetryPolicy {
+        max_attempts: 6,
+        base_delay_ms: 1_000,
+        max_delay_ms: 10 * 60 * 1_000,
+    };
+
     /// Messages that go stale within minutes (one-time codes): retry fast, give
     /// up soon.
     pub const TIME_CRITICAL_MESSAGE: RetryPolicy = RetryPolicy {

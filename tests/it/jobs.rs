@@ -244,6 +244,8 @@ async fn a_job_dispatched_twice_runs_once() {
         public_url: "http://kttipay.test".into(),
         storage: kttipay_providers::storage::Storage::open(&app.config.storage_url, &app.config.s3).unwrap(),
         billing_plans: Arc::new(app.config.app.billing_plans.clone()),
+        pusher: kttipay_providers::push::Pusher::Log,
+        digest_window_secs: 3_600,
     };
     let (a, b) = tokio::join!(execute(&deps, id), execute(&deps, id));
     let mut outcomes = [a.unwrap(), b.unwrap()];

@@ -31,6 +31,11 @@ pub struct WorkerDeps {
     pub storage: kttipay_providers::storage::Storage,
     /// The plans on offer (billing runs charge by them).
     pub billing_plans: std::sync::Arc<Vec<kttipay_domain::billing::Plan>>,
+    /// Push notifications (FCM, or the log).
+    pub pusher: kttipay_providers::push::Pusher,
+    /// Digested emails (money in) to one user about one ktti: at most one per
+    /// this many seconds; the rest wait for one digest.
+    pub digest_window_secs: i64,
 }
 
 /// Why an attempt failed.
@@ -208,6 +213,10 @@ handlers! {
     CloseKttiAccount => handlers::close_account::close,
     ChargeFee => handlers::billing_charge::charge,
     SendBillingFailedEmail => handlers::billing_email::send,
+    PushNotification => handlers::notify::push,
+    EmailNotification => handlers::notify::email,
+    EmailDigest => handlers::notify::digest,
+    TestPush => handlers::notify::test_push,
 }
 
 /// Routes a job to its handler by kind.

@@ -155,6 +155,83 @@ pub fn billing_failed(first_name: &str, to: &str, c: &FailedCharge<'_>, public_u
     }
 }
 
+/// One notification as email: what the inbox and the push say, the deep link,
+/// and why the recipient gets it (with where to change that).
+pub struct NoticeEmail<'a> {
+    pub category: kttipay_domain::notification::Category,
+    pub title: &'a str,
+    pub body: &'a str,
+    /// The app path it is about (`/ktties/{id}/transactions/{id}`).
+    pub path: &'a str,
+}
+
+fn category_reason(c: kttipay_domain::notification::Category) -> &'static str {
+    use kttipay_domain::notification::Category as C;
+    match c {
+        C::MoneyIn => "money arriving in your ktties",
+        C::MoneyOut => "card payments in your ktties",
+        C::Splits => "changes to how expenses are split",
+        C::Membership => "people joining and leaving your ktties",
+        C::Actions => "things waiting for your decision",
+        C::Closure => "ktties closing and paying out",
+        C::Chat => "chat messages",
+        C::Billing => "your ktties' plan fees",
+        C::Account => "your account's security and verification",
+    }
+}
+
+fn footer(c: kttipay_domain::notification::Category) -> String {
+    if c.may_mute(kttipay_domain::notification::Channel::Email) {
+        format!(
+            "You get these emails about {}. Change that in the app under Settings > Notifications.",
+            category_reason(c)
+        )
+    } else {
+        format!("We always email you about {}.", category_reason(c))
+    }
+}
+
+pub fn notification(first_name: &str, to: &str, n: &NoticeEmail<'_>, public_url: &str) -> OutgoingEmail {
+    let link = format!("{public_url}{}", n.path);
+    let greeting = format!("Hi {first_name},");
+    let lines = vec![n.body.to_string(), footer(n.category)];
+    OutgoingEmail {
+        to: to.to_string(),
+        subject: n.title.to_string(),
+        text: format!(
+            "{greeting}\n\n{}\n\nOpen in KttiPay: {link}\n\n{}\n\nThe KttiPay team\n",
+            lines[0], lines[1]
+        ),
+        html: html_page(&greeting, &lines, Some(("Open in KttiPay", &link))),
+    }
+}
+
+/// Several held-back notifications of one category and ktti in one email.
+pub fn digest(
+    first_name: &str,
+    to: &str,
+    category: kttipay_domain::notification::Category,
+    ktti_name: &str,
+    bodies: &[String],
+    path: &str,
+    public_url: &str,
+) -> OutgoingEmail {
+    let link = format!("{public_url}{path}");
+    let greeting = format!("Hi {first_name},");
+    let mut lines = vec![format!("{} updates from {ktti_name}:", bodies.len())];
+    lines.extend(bodies.iter().map(|b| format!("- {b}")));
+    lines.push(footer(category));
+    OutgoingEmail {
+        to: to.to_string(),
+        subject: format!("{} updates from {ktti_name}", bodies.len()),
+        text: format!(
+            "{greeting}\n\n{}\n\nOpen in KttiPay: {link}\n\nThe KttiPay team\n",
+            lines.join("\n")
+        ),
+        html: html_page(&greeting, &lines, Some(("Open in KttiPay", &link))),
+    }
+}
+
 /// Percent-encodes a query value (RFC 3986: only unreserved characters stay), so an
 /// address like `a+b@x.com` survives the link.
 fn query_escape(v: &str) -> String {

@@ -16,6 +16,7 @@ use kttipay_domain::ids::{KttiId, UserId};
 use kttipay_domain::lifecycle::KttiStatus;
 use kttipay_domain::lifecycle::MembershipStatus;
 use kttipay_domain::membership as rules;
+use kttipay_domain::notification::ClosureStep;
 use kttipay_jobs::kinds::{CloseKttiAccount, SyncKttiCards};
 use poem::web::Data;
 use poem_openapi::param::Path;
@@ -149,11 +150,27 @@ pub(crate) async fn locked(
 type Transaction = kttipay_db::Transaction<'static, kttipay_db::Postgres>;
 
 async fn move_to(conn: &mut PgConnection, ktti: KttiId, from: KttiStatus, to: KttiStatus) -> Result<(), ApiError> {
-    if ktties::transition(conn, ktti, from, to).await? {
-        Ok(())
-    } else {
-        Err(ApiError::internal(format!("ktti did not move {from} -> {to}")))
+    if !ktties::transition(conn, ktti, from, to).await? {
+        return Err(ApiError::internal(format!("ktti did not move {from} -> {to}")));
     }
+    // Every member hears of the steps that change what they can do.
+    let step = match (from, to) {
+        (_, KttiStatus::Closing) if from == KttiStatus::Active => Some(ClosureStep::Started),
+        (KttiStatus::Closing, KttiStatus::Active) => Some(ClosureStep::Cancelled),
+        (_, KttiStatus::Closed) => Some(ClosureStep::Closed),
+        _ => None,
+    };
+    if let Some(step) = step {
+        let name = ktties::name_of(&mut *conn, ktti).await?;
+        let everyone: Vec<_> = kttipay_db::notifications::active_members(&mut *conn, ktti, None)
+            .await?
+            .into_iter()
+            .map(|u| (u, None))
+            .collect();
+        let n = kttipay_domain::notification::closure_step(&name, step).in_ktti(ktti.0);
+        kttipay_db::notifications::notify(conn, &everyone, &n).await?;
+    }
+    Ok(())
 }
 
 /// Commits and answers with the ktti as the caller now sees it.

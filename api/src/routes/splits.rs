@@ -337,7 +337,8 @@ where
     splittable(&t)?;
     let current = splits::lock(&mut tx, id).await?;
     let me = members::lock(&mut tx, ktti, actor).await?.ok_or_else(not_found)?;
-    let in_it = splits::shares(&mut *tx, id).await?.iter().any(|s| s.user_id == actor.0);
+    let before = splits::shares(&mut *tx, id).await?;
+    let in_it = before.iter().any(|s| s.user_id == actor.0);
     rules::may_change_split(me.role, in_it).map_err(ApiError::denied)?;
     if let (Some(asked), Some(cur)) = (version, &current)
         && asked != cur.version
@@ -367,9 +368,51 @@ where
     };
     splits::write(&mut tx, &new).await?;
     after(&mut tx).await?;
+    tell_changed_shares(&mut tx, ktti, &t, actor, &before).await?;
     let v = view(&mut tx, t).await?;
     tx.commit().await?;
     Ok(v)
+}
+
+/// Members whose share of `t` changed (other than whoever changed it) hear of
+/// it, with their new share; a member dropped from the split hears of 0.00.
+async fn tell_changed_shares(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    t: &TransactionRow,
+    actor: UserId,
+    before: &[splits::ShareRow],
+) -> Result<(), ApiError> {
+    let after = splits::shares(&mut *conn, t.id).await?;
+    let old = |u: Uuid| before.iter().find(|s| s.user_id == u).map(|s| s.amount);
+    let mut changed: Vec<(UserId, rust_decimal::Decimal)> = after
+        .iter()
+        .filter(|s| old(s.user_id) != Some(s.amount))
+        .map(|s| (UserId(s.user_id), s.amount))
+        .collect();
+    changed.extend(
+        before
+            .iter()
+            .filter(|b| !after.iter().any(|a| a.user_id == b.user_id) && !b.amount.is_zero())
+            .map(|b| (UserId(b.user_id), rust_decimal::Decimal::ZERO)),
+    );
+    changed.retain(|(u, _)| *u != actor);
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let name = ktties::name_of(&mut *conn, ktti).await?;
+    let what = t
+        .merchant_name
+        .clone()
+        .or_else(|| t.description.clone())
+        .unwrap_or_else(|| "an expense".into());
+    for (user, share) in changed {
+        let n = kttipay_domain::notification::split_changed(&name, &what, share)
+            .in_ktti(ktti.0)
+            .about_transaction(t.id);
+        kttipay_db::notifications::notify(conn, &[(user, Some(share))], &n).await?;
+    }
+    Ok(())
 }
 
 /// The values of a v2 split request, parsed; every bad one named.

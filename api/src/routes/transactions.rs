@@ -8,10 +8,8 @@ use crate::routes::Tag;
 use crate::routes::ktties::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 use crate::state::AppState;
 use crate::states;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use kttipay_db::transactions::{self as txns, Cursor, TransactionRow, TxFilter};
+use kttipay_db::transactions::{self as txns, TransactionRow, TxFilter};
 use kttipay_domain::Money;
 use kttipay_domain::ids::{KttiId, UserId};
 use poem::web::Data;
@@ -137,18 +135,6 @@ pub(crate) fn page_params(page: Option<u32>, size: Option<u32>) -> Result<(u32, 
     Ok((page, size))
 }
 
-fn encode_cursor(row: &TransactionRow) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{}", row.created_at.timestamp_micros(), row.id))
-}
-
-fn decode_cursor(raw: &str) -> Result<Cursor, ApiError> {
-    let bad = || ApiError::invalid_field("invalid_cursor", "cursor", "is not a cursor from this API");
-    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?).map_err(|_| bad())?;
-    let (micros, id) = text.split_once('|').ok_or_else(bad)?;
-    let at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok((at, id.parse().map_err(|_| bad())?))
-}
-
 pub(crate) async fn v2(
     state: &AppState,
     user: UserId,
@@ -179,24 +165,11 @@ pub(crate) async fn v3(
     cursor: Option<String>,
     limit: Option<u32>,
 ) -> Result<Json<TransactionCursorPage>, ApiError> {
-    let limit = limit.unwrap_or(PAGE_SIZE_DEFAULT);
-    if !(1..=PAGE_SIZE_MAX).contains(&limit) {
-        return Err(ApiError::invalid_field("invalid_limit", "limit", "must be 1 to 100"));
-    }
-    // An empty cursor is no cursor: the first page.
-    let after = cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(decode_cursor)
-        .transpose()?;
+    let limit = crate::cursor::limit(limit)?;
+    let after = crate::cursor::decode(cursor.as_deref())?;
     // One extra row tells whether another page exists.
     let mut rows = txns::page_after(&state.pool, user, &filter, after, i64::from(limit) + 1).await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(encode_cursor)
-    } else {
-        None
-    };
+    let next_cursor = crate::cursor::split_page(&mut rows, limit, |r| crate::cursor::encode(r.created_at, r.id));
     Ok(Json(TransactionCursorPage {
         items: rows.into_iter().map(Into::into).collect(),
         next_cursor,

@@ -285,8 +285,21 @@ async fn record_expense(
 ) -> Result<Applied, JobError> {
     if let Some(id) = record_posted_id(conn, c, txn, entry_kind, entry).await? {
         splits::split_by_default(conn, c.ktti, id, c.amount).await?;
+        if entry_kind == "spend" {
+            tell_spend(conn, c, id).await?;
+        }
     }
     Ok(("applied", None))
+}
+
+/// Each member with a share of a card payment hears of it, with their share.
+async fn tell_spend(conn: &mut PgConnection, c: &Ctx<'_>, txn: Uuid) -> Result<(), JobError> {
+    let merchant = c.event.merchant_name.as_deref().unwrap_or("a merchant");
+    let amount = c.amount;
+    super::tell::by_share(conn, c.ktti, txn, |name, share| {
+        kttipay_domain::notification::card_spend(name, merchant, amount, share)
+    })
+    .await
 }
 
 /// Records a posted transaction and, the first time only, books its entry under
@@ -345,6 +358,9 @@ async fn deposit(conn: &mut PgConnection, c: &Ctx<'_>, owner: Option<UserId>) ->
         ..NewTransaction::new(TransactionKind::Deposit, TransactionStatus::Posted)
     };
     let inserted = record_posted_id(conn, c, txn, "deposit", JournalEntry::deposit(c.ktti, c.amount)).await?;
+    if let Some(id) = inserted {
+        super::tell::deposit(conn, c.ktti, id, c.amount, attributed.map(|(u, _)| u)).await?;
+    }
     if let (Some(id), Some((to, why))) = (inserted, attributed) {
         let change = NewAssignment {
             transaction: id,
@@ -459,7 +475,7 @@ async fn release(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErr
 /// A refused authorisation: shown as declined, no money moves.
 async fn declined(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobError> {
     let hold = c.hold_id()?;
-    txns::insert(
+    let inserted = txns::insert(
         conn,
         &NewTransaction {
             ktti: Some(c.ktti),
@@ -473,6 +489,12 @@ async fn declined(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobEr
         },
     )
     .await?;
+    if let (Some(id), Some(card)) = (inserted, c.card)
+        && let Some(holder) = kttipay_db::cards::holder_of(&mut *conn, card).await?
+    {
+        let merchant = c.event.merchant_name.as_deref().unwrap_or("a merchant");
+        super::tell::declined(conn, c.ktti, id, UserId(holder), merchant, c.amount).await?;
+    }
     Ok(("applied", None))
 }
 
@@ -519,6 +541,7 @@ async fn settle(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
     txns::post_settlement(conn, pending.id, c.amount, id).await?;
     // The expense exists from this moment, split by default at once.
     splits::split_by_default(conn, c.ktti, pending.id, c.amount).await?;
+    tell_spend(conn, c, pending.id).await?;
     Ok(("applied", None))
 }
 
@@ -537,6 +560,12 @@ async fn refund(conn: &mut PgConnection, c: &Ctx<'_>) -> Result<Applied, JobErro
     };
     if let Some(id) = record_posted_id(conn, c, txn, "refund", JournalEntry::refund(c.ktti, c.amount)).await? {
         splits::split_refund(conn, c.ktti, id, expense, c.amount).await?;
+        let merchant = c.event.merchant_name.as_deref().unwrap_or("A merchant");
+        let amount = c.amount;
+        super::tell::by_share(conn, c.ktti, id, |name, share| {
+            kttipay_domain::notification::refund(name, merchant, amount, share)
+        })
+        .await?;
     }
     Ok(("applied", None))
 }

@@ -84,6 +84,10 @@ async fn kyc_decision(
     if decision == KycStatus::Verified {
         open_personal_ktti(&mut tx, user).await?;
     }
+    if changed {
+        let n = kttipay_domain::notification::kyc_outcome(decision == KycStatus::Verified);
+        kttipay_db::notifications::notify(&mut tx, &[(user, None)], &n).await?;
+    }
     tx.commit().await?;
     Ok((
         "applied",

@@ -2,7 +2,7 @@
 # Benchmarks on demand: builds release, starts `kttipay serve` on its own database
 # and Redis prefix, runs the measurements, prints a table, cleans up.
 #   bench/run.sh                 everything
-#   BENCH_ONLY=money bench/run.sh  only some parts: http, jobs, money, groups, closure, splits (comma-separated)
+#   BENCH_ONLY=money bench/run.sh  only some parts: http, jobs, money, groups, closure, splits, notify (comma-separated)
 # Needs PostgreSQL and Redis on their default ports, wrk and ImageMagick (installed if
 # missing), and Tesseract (see the README).
 set -euo pipefail
@@ -24,6 +24,11 @@ for db in kttipay_bench kttipay_bench_sandbox; do
   psql "$PG/postgres" -q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 done
 
+# Pushes go to the bench's FCM stand-in (kttipay_sandbox::fcm) with the test
+# service account; the chat bench holds 1,000 streams open (two sockets each).
+ulimit -n 65536 2>/dev/null || true
+FCM_CREDENTIALS_JSON=$(python3 -c 'import json; print(json.dumps({"type": "service_account", "project_id": "kttipay-test", "client_email": "push@kttipay-test.iam.gserviceaccount.com", "private_key": open("tests/fixtures/fcm_rsa_private.pem").read()}))')
+export FCM_CREDENTIALS_JSON FCM_ENDPOINT=http://127.0.0.1:18182 FCM_TOKEN_URL=http://127.0.0.1:18182/token
 DATABASE_URL=$BENCH_DATABASE_URL REDIS_URL=$BENCH_REDIS_URL KTTIPAY_HTTP_ADDR=127.0.0.1:18180 \
 KTTIPAY_QUEUE_PREFIX=kttipay-bench-$$ KTTIPAY_SANDBOX_ADDR=127.0.0.1:18181 KTTIPAY_SANDBOX_KYC_DELAY_MS=0 \
 SHAYPE_API_TOKEN=$BENCH_SANDBOX_TOKEN KTTIPAY_LOGIN_ATTEMPTS_PER_MINUTE_PER_ACCOUNT=100000000 \

@@ -17,6 +17,9 @@
 //!   100 members and 100,000 transactions, and receipts read by OCR.
 //! - [`closure`]: a 200-member ktti paid out (no faults, 30% transfer
 //!   failures), a billing run over 10,000 due ktties, 1,000 dead jobs retried.
+//! - [`notify`]: a chat message to a 200-member ktti until every inbox row and
+//!   push is done, notifications per second through the worker pool, and chat
+//!   stream fan-out latency with 1,000 open streams beside one.
 //! - [`setup`]: bench users, verified through the sandbox where money needs it.
 
 // Rates and ratios are measurements, not money: floats are right here.
@@ -27,6 +30,7 @@ mod groups;
 mod http;
 mod jobs;
 mod money;
+mod notify;
 mod resets;
 mod setup;
 mod splits;
@@ -81,6 +85,8 @@ async fn main() -> anyhow::Result<()> {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
     let pool = sqlx::PgPool::connect(&args.database_url).await?;
+    // FCM's stand-in, where bench/run.sh points the server (pushes go over HTTP).
+    let fcm = notify::stand_in().await?;
     let access = setup::sign_up(&args, &pool, "bench@example.com").await?;
 
     let mut rows = Vec::new();
@@ -148,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut pipeline = None;
-    if wanted("jobs") || wanted("money") || wanted("groups") || wanted("closure") {
+    if wanted("jobs") || wanted("money") || wanted("groups") || wanted("closure") || wanted("notify") {
         let raw = jobs::raw_apalis(&args.redis_url).await?;
         let rate = jobs::pipeline(&pool).await?;
         pipeline = Some(rate);
@@ -393,6 +399,57 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
 
+    if wanted("notify") {
+        let pipeline = pipeline.context("the job pipeline runs first")?;
+        let owner = setup::verified_pot(&args, &pool, "chatowner@example.com").await?;
+        let big = notify::big_chat(&args, &pool, &fcm, &owner).await?;
+        let members = (notify::BIG_KTTI_MEMBERS - 1) as f64;
+        rows.push(row(
+            format!(
+                "a chat message to a {}-member ktti: every inbox row and push done ({:.0} ms)",
+                notify::BIG_KTTI_MEMBERS,
+                big.one_message_secs * 1000.0
+            ),
+            members / big.one_message_secs,
+            "pushes/s",
+            None,
+            members / big.one_message_secs / pipeline,
+        ));
+        rows.push(row(
+            format!(
+                "{} messages at once: notifications delivered (inbox + FCM push)",
+                notify::BURST_MESSAGES
+            ),
+            big.delivered_per_sec,
+            "notes/s",
+            None,
+            big.delivered_per_sec / pipeline,
+        ));
+        let one = notify::stream_latency(&args, &pool, &owner, 1, "Solo").await?;
+        rows.push(row(
+            format!(
+                "chat message to 1 open stream (baseline; p50 {:.1} ms)",
+                one.p50 * 1000.0
+            ),
+            1.0 / one.p50,
+            "msg/s",
+            Some(one.p99 * 1000.0),
+            1.0,
+        ));
+        let many = notify::stream_latency(&args, &pool, &owner, notify::STREAMS, "Crowd").await?;
+        rows.push(row(
+            format!(
+                "chat message to {} open streams (p50 {:.1} ms)",
+                notify::STREAMS,
+                many.p50 * 1000.0
+            ),
+            notify::STREAMS as f64 / many.p50,
+            "events/s",
+            Some(many.p99 * 1000.0),
+            one.p99 / many.p99,
+        ));
+    }
+
     println!("\n| measurement | rate | p99 latency | ratio |");
     println!("|---|---:|---:|---:|");
     for r in rows {
@@ -402,7 +459,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "\nRatios: login to /health/live; transaction and ktti lists to /users/me, PUT split and member totals to /users/me measured again just before them; \
          a 1,000-member split to a 10-member one; the receipt batch to one receipt alone; joins to the no-op pipeline; raw drain and end to end to raw push; \
-         the pipeline to raw end to end; deposits to the no-op pipeline (one job each).\n\
+         the pipeline to raw end to end; deposits to the no-op pipeline (one job each); notifications to the no-op pipeline; 1,000 streams' p99 to one stream's.\n\
          {CONNECTIONS} connections, {WRK_SECONDS} s per HTTP run, {} jobs per job run, {} deposits per deposit run.",
         jobs::JOBS,
         money::DEPOSITS

@@ -11,11 +11,14 @@
 //!   (faults, the provider-side account view, refunds).
 //! - [`events`] and [`background`]: webhooks, KYC decisions and delayed settlements.
 //! - [`state`]: settings and fault injection.
+//! - [`fcm`]: a stand-in for FCM HTTP v1 and Google's token endpoint (tests and
+//!   benchmarks).
 
 pub mod background;
 pub mod bank;
 pub mod error;
 pub mod events;
+pub mod fcm;
 pub mod routes;
 pub mod spec;
 pub mod state;

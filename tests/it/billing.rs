@@ -230,6 +230,25 @@ async fn a_charge_without_money_fails_tells_the_owner_and_is_taken_on_a_later_ru
         .collect();
     assert_eq!(outcomes, ["failed", "charged"]);
     assert_eq!(debits_at_bank(&app).await.len(), 1);
+    // The owner heard of both in the app; the failure's email is its own.
+    let told: Vec<(String, bool)> =
+        sqlx::query_as("SELECT event, email FROM notifications WHERE category = 'billing' ORDER BY created_at")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        told.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>(),
+        ["billingFailed", "billingCharged"]
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM jobs WHERE kind = 'notification.email.v1' \
+                   AND payload->>'notificationId' IN (SELECT id::text FROM notifications WHERE event = 'billingFailed')"
+        )
+        .await,
+        0,
+        "the failure is not emailed twice"
+    );
     totals(&app, &t.pia.token, &t.id).await;
     app.stop().await;
 }

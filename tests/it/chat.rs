@@ -2,7 +2,7 @@
 //! (resuming after a reconnect exactly once, across API replicas, and closed
 //! when its member is removed).
 
-use crate::common::fcm::FcmStandIn;
+use crate::common::fcm::{configure, stand_in};
 use crate::common::group::person;
 use crate::common::sse::SseReader;
 use crate::common::trip::trip;
@@ -194,8 +194,8 @@ async fn bad_messages_and_strangers_change_nothing() {
 /// API replica. While the stream is open, chat pushes to its user are skipped.
 #[tokio::test]
 async fn the_stream_resumes_exactly_once_across_replicas() {
-    let fcm = FcmStandIn::start().await;
-    let app = TestApp::spawn_with(|v| fcm.configure(v)).await;
+    let fcm = stand_in().await;
+    let app = TestApp::spawn_with(|v| configure(&fcm, v)).await;
     let t = trip(&app).await;
     device(&app, &t.sam.token, "sam-phone", "fcm-token-sam").await;
     device(&app, &t.kim.token, "kim-phone", "fcm-token-kim").await;

@@ -196,6 +196,27 @@ async fn a_closure_pays_everyone_their_net_once_and_the_ktti_closes_for_good() {
         let p = payout_of(&done, who);
         assert_eq!((&p["status"], &p["attempts"]), (&json!("completed"), &json!(1)));
     }
+    // Each paid member hears of it once, with what they got; every member heard
+    // the ktti was closing.
+    for who in [&t.pia, &t.sam] {
+        let user: uuid::Uuid = who.id.parse().unwrap();
+        let paid: Vec<(Option<rust_decimal::Decimal>,)> =
+            sqlx::query_as("SELECT share FROM notifications WHERE event = 'payoutPaid' AND user_id = $1")
+                .bind(user)
+                .fetch_all(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(paid.len(), 1);
+        assert_eq!(
+            paid[0].0.map(|d| d.to_string()),
+            payout_of(&done, who)["amount"].as_str().map(str::to_string)
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM notifications WHERE event = 'closureStarted'")
+            .await,
+        3
+    );
     let sums = totals(&app, &t.pia.token, &t.id).await;
     assert_eq!(sums["totalBalance"], "0.00");
     for m in sums["members"].as_array().unwrap() {

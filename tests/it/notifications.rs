@@ -2,7 +2,7 @@
 //! stand-in speaking FCM HTTP v1 and Google's token endpoint), email with a
 //! digest for busy ktties.
 
-use crate::common::fcm::{Answer, FcmStandIn};
+use crate::common::fcm::{Answer, configure, stand_in};
 use crate::common::group::person;
 use crate::common::trip::{pays_in, spend, trip};
 use crate::common::{TestApp, problem};
@@ -136,8 +136,8 @@ async fn the_inbox_pages_reads_and_counts_for_its_owner_only() {
 
 #[tokio::test]
 async fn preferences_mute_channels_but_never_account_email() {
-    let fcm = FcmStandIn::start().await;
-    let app = TestApp::spawn_with(|v| fcm.configure(v)).await;
+    let fcm = stand_in().await;
+    let app = TestApp::spawn_with(|v| configure(&fcm, v)).await;
     let t = trip(&app).await;
     device(&app, &t.pia.token, "pia-phone", "fcm-pia").await;
 
@@ -239,8 +239,8 @@ async fn preferences_mute_channels_but_never_account_email() {
 /// fetched once and reused.
 #[tokio::test]
 async fn pushes_survive_fcm_faults_and_dead_tokens_are_forgotten() {
-    let fcm = FcmStandIn::start().await;
-    let app = TestApp::spawn_with(|v| fcm.configure(v)).await;
+    let fcm = stand_in().await;
+    let app = TestApp::spawn_with(|v| configure(&fcm, v)).await;
     let t = trip(&app).await;
     device(&app, &t.pia.token, "pia-phone", "fcm-flaky").await;
     device(&app, &t.pia.token, "pia-old-tablet", "fcm-dead").await;
@@ -287,10 +287,10 @@ async fn pushes_survive_fcm_faults_and_dead_tokens_are_forgotten() {
 async fn a_big_ktti_is_pushed_with_bounded_concurrency() {
     const MEMBERS: usize = 200;
     const IN_FLIGHT: usize = 6;
-    let fcm = FcmStandIn::start().await;
+    let fcm = stand_in().await;
     fcm.slow(25);
     let app = TestApp::spawn_with(|v| {
-        fcm.configure(v);
+        configure(&fcm, v);
         v.insert("KTTIPAY_FCM_MAX_IN_FLIGHT".into(), IN_FLIGHT.to_string());
         v.insert("KTTIPAY_WORKER_CONCURRENCY".into(), "24".into());
     })

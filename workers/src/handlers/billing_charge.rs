@@ -196,6 +196,7 @@ pub async fn complete(conn: &mut PgConnection, id: Uuid, provider_transaction: O
     txns::post_initiated(conn, transaction, provider_transaction).await?;
     splits::split_by_default(conn, ktti, transaction, c.amount()).await?;
     billing::charged(conn, id, provider_transaction).await?;
+    super::tell::billing(conn, ktti, Some(transaction), c.amount(), true).await?;
     metrics::counter!("kttipay_billing_charges_total", "outcome" => "charged").increment(1);
     Ok(())
 }
@@ -228,6 +229,7 @@ async fn failed(conn: &mut PgConnection, id: Uuid, reason: &str) -> Result<(), J
         txns::decline(conn, transaction, reason).await?;
     }
     billing::failed(conn, id, reason).await?;
+    super::tell::billing(conn, ktti, c.transaction_id, c.amount(), false).await?;
     jobs::enqueue(conn, &SendBillingFailedEmail { charge_id: id }).await?;
     metrics::counter!("kttipay_billing_charges_total", "outcome" => "failed").increment(1);
     tracing::warn!(charge = %id, %ktti, reason, "a billing charge failed; later runs try again");

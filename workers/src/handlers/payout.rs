@@ -290,6 +290,7 @@ pub async fn complete(
     )
     .await?;
     payouts::finish(conn, id, PayoutStatus::Completed, provider_transaction, None).await?;
+    super::tell::payout_paid(conn, ktti, transaction, UserId(p.user_id), amount).await?;
     metrics::counter!("kttipay_payouts_total", "outcome" => "completed").increment(1);
     end_round_if_done(conn, ktti).await
 }

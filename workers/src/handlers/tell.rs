@@ -74,3 +74,42 @@ pub async fn declined(
     notifications::notify(conn, &[(holder, None)], &n).await?;
     Ok(())
 }
+
+/// A member's payout from a closing ktti completed (to that member).
+pub async fn payout_paid(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    txn: Uuid,
+    member: UserId,
+    amount: Money,
+) -> Result<(), JobError> {
+    let name = ktties::name_of(&mut *conn, ktti).await?;
+    let n = notice::payout_paid(&name, amount)
+        .in_ktti(ktti.0)
+        .about_transaction(txn);
+    notifications::notify(conn, &[(member, Some(amount.as_decimal()))], &n).await?;
+    Ok(())
+}
+
+/// A billing charge went through or failed (to the ktti's owner). A failure's
+/// own email (with the plan and period) is the email.
+pub async fn billing(
+    conn: &mut PgConnection,
+    ktti: KttiId,
+    txn: Option<Uuid>,
+    amount: Money,
+    charged: bool,
+) -> Result<(), JobError> {
+    let Some(k) = ktties::find_plain(&mut *conn, ktti).await? else {
+        return Ok(());
+    };
+    let mut n = notice::billing_outcome(&k.name, amount, charged).in_ktti(ktti.0);
+    if let Some(t) = txn {
+        n = n.about_transaction(t);
+    }
+    if !charged {
+        n = n.emailed_elsewhere();
+    }
+    notifications::notify(conn, &[(UserId(k.owner_id), None)], &n).await?;
+    Ok(())
+}

@@ -75,6 +75,7 @@ pub fn refine(spec: &str, plan_codes: &[&str]) -> String {
         }
     }
     state_text_rules(&mut doc);
+    link_created_ktties(&mut doc);
     if let Some(plan) = doc
         .pointer_mut("/components/schemas/PlanChange/properties/plan")
         .and_then(Value::as_object_mut)
@@ -82,6 +83,53 @@ pub fn refine(spec: &str, plan_codes: &[&str]) -> String {
         plan.insert("enum".into(), plan_codes.iter().copied().map(Value::from).collect());
     }
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_string())
+}
+
+/// Operations that create a ktti, and those not linked from them (the chat
+/// stream never ends, so a client generator or a stateful fuzzer should not
+/// walk into it).
+const KTTI_CREATORS: [&str; 2] = ["createKtti", "createKttiV3"];
+const NOT_LINKED: [&str; 1] = ["streamChat"];
+
+/// OpenAPI links from each ktti-creating operation's 201 to every operation
+/// that takes a `kttiId`: "create a ktti, then use its id everywhere", for
+/// generated clients and schemathesis' stateful phase.
+fn link_created_ktties(doc: &mut Value) {
+    let mut targets: Vec<String> = Vec::new();
+    for (_, ops) in doc["paths"].as_object().into_iter().flatten() {
+        for (_, op) in ops.as_object().into_iter().flatten() {
+            let takes_ktti = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path" && p["name"] == "kttiId"));
+            if let Some(id) = op["operationId"].as_str()
+                && takes_ktti
+                && !NOT_LINKED.contains(&id)
+            {
+                targets.push(id.to_string());
+            }
+        }
+    }
+    targets.sort();
+    let links: serde_json::Map<String, Value> = targets
+        .iter()
+        .map(|id| {
+            let link = serde_json::json!({
+                "operationId": id,
+                "parameters": { "kttiId": "$response.body#/id" },
+            });
+            (id.clone(), link)
+        })
+        .collect();
+    for (_, ops) in doc["paths"].as_object_mut().into_iter().flatten() {
+        for (_, op) in ops.as_object_mut().into_iter().flatten() {
+            let creates = op["operationId"].as_str().is_some_and(|id| KTTI_CREATORS.contains(&id));
+            if let Some(created) = op.pointer_mut("/responses/201").and_then(Value::as_object_mut)
+                && creates
+            {
+                created.insert("links".into(), Value::Object(links.clone()));
+            }
+        }
+    }
 }
 
 /// Writes each request field's text rule ([`crate::patterns::FIELDS`]) and the

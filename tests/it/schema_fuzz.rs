@@ -22,21 +22,28 @@ use std::process::Command;
 /// operation still gets its examples, coverage cases and this many fuzzed ones.
 const CI_MAX_EXAMPLES: u32 = 25;
 
+/// Every phase, the stateful one included: it follows the document's links
+/// (a ktti created, then its id used by every operation that takes one; and
+/// the links schemathesis infers from response fields) through sequences of calls.
+const STATEFUL: &str = "examples,coverage,fuzzing,stateful";
+const STATELESS: &str = "examples,coverage,fuzzing";
+
 /// Runs schemathesis over the operations `filter` selects, authenticated by
 /// `token`; panics with its report when a check fails. It runs on a blocking
 /// thread: the app serves it from this test's runtime meanwhile.
-async fn schemathesis(app: &TestApp, token: &str, ids: &[(&str, String)], filter: &[&str]) {
+async fn schemathesis(app: &TestApp, token: &str, ids: &[(&str, String)], filter: &[&str], phases: &str) {
     let base = app.base.clone();
     let db_name = app.db_name.clone();
     let token = token.to_string();
     let ids: Vec<(String, String)> = ids.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
     let filter: Vec<String> = filter.iter().map(|f| f.to_string()).collect();
-    tokio::task::spawn_blocking(move || run_schemathesis(&base, &db_name, &token, &ids, &filter))
+    let phases = phases.to_string();
+    tokio::task::spawn_blocking(move || run_schemathesis(&base, &db_name, &token, &ids, &filter, &phases))
         .await
         .unwrap();
 }
 
-fn run_schemathesis(base: &str, db_name: &str, token: &str, ids: &[(String, String)], filter: &[String]) {
+fn run_schemathesis(base: &str, db_name: &str, token: &str, ids: &[(String, String)], filter: &[String], phases: &str) {
     let exe = std::env::var("SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".into());
     let examples = std::env::var("SCHEMATHESIS_MAX_EXAMPLES").unwrap_or_else(|_| CI_MAX_EXAMPLES.to_string());
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/schemathesis.toml");
@@ -52,7 +59,7 @@ fn run_schemathesis(base: &str, db_name: &str, token: &str, ids: &[(String, Stri
         .args(["--url", base])
         .args(["--checks", "all"])
         .args(["--mode", "all"])
-        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--phases", phases])
         .args(["--max-examples", &examples])
         // One worker: with several, hypothesis (on Python 3.11) can fail inside its
         // own source inspection from two threads at once, a runtime error of the tool.
@@ -69,6 +76,8 @@ fn run_schemathesis(base: &str, db_name: &str, token: &str, ids: &[(String, Stri
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // `-- --nocapture` shows what ran (phases, links followed) when it passes.
+    println!("{report}");
     assert!(out.status.success(), "schemathesis found problems:\n{report}");
 }
 
@@ -115,10 +124,19 @@ async fn schemathesis_finds_nothing_the_document_does_not_allow() {
             "--exclude-operation-id",
             "streamChat",
         ],
+        STATEFUL,
     )
     .await;
     let own = app.login(&owner.email, PASSWORD).await;
-    schemathesis(&app, &own.access_token, &ids, &["--include-operation-id", "logout"]).await;
+    // Alone, logout has no links to follow: no stateful phase.
+    schemathesis(
+        &app,
+        &own.access_token,
+        &ids,
+        &["--include-operation-id", "logout"],
+        STATELESS,
+    )
+    .await;
     // What the fuzzed requests caused must have run cleanly: no job failing.
     app.drain().await;
     let failing: Vec<(String, String, Option<String>)> =

@@ -156,7 +156,8 @@ async fn main() -> anyhow::Result<()> {
     let mut pipeline = None;
     if wanted("jobs") || wanted("money") || wanted("groups") || wanted("closure") || wanted("notify") {
         let raw = jobs::raw_apalis(&args.redis_url).await?;
-        let rate = jobs::pipeline(&pool).await?;
+        let small = jobs::pipeline(&pool, jobs::SMALL_JOBS).await?;
+        let rate = jobs::pipeline(&pool, jobs::JOBS).await?;
         pipeline = Some(rate);
         rows.push(row("raw apalis push (baseline)", raw.push, "jobs/s", None, 1.0));
         rows.push(row("raw apalis drain", raw.drain, "jobs/s", None, raw.drain / raw.push));
@@ -173,6 +174,17 @@ async fn main() -> anyhow::Result<()> {
             "jobs/s",
             None,
             rate / raw.end_to_end,
+        ));
+        rows.push(row(
+            format!(
+                "the same with {}k jobs (cost of growth: the {}k rate against this)",
+                jobs::SMALL_JOBS / 1000,
+                jobs::JOBS / 1000
+            ),
+            small,
+            "jobs/s",
+            None,
+            rate / small,
         ));
     }
 

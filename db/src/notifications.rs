@@ -107,6 +107,19 @@ pub async fn notify(conn: &mut PgConnection, recipients: &[Recipient], notice: &
     Ok(())
 }
 
+/// Recipients grouped by their share, each with it: a notice that names the
+/// share is written once per distinct share, not once per member.
+pub fn group_by_share(shares: impl Iterator<Item = (UserId, Decimal)>) -> Vec<(Decimal, Vec<Recipient>)> {
+    let mut groups: Vec<(Decimal, Vec<Recipient>)> = Vec::new();
+    for (user, amount) in shares {
+        match groups.iter_mut().find(|(a, _)| *a == amount) {
+            Some((_, users)) => users.push((user, Some(amount))),
+            None => groups.push((amount, vec![(user, Some(amount))])),
+        }
+    }
+    groups
+}
+
 /// The ktti's active members (and their `share` of nothing): a notice for everyone.
 pub async fn active_members<'e>(
     db: impl PgExecutor<'e>,

@@ -137,9 +137,16 @@ pub fn dollars(amount: Money) -> String {
     format!("${amount}")
 }
 
+/// A share as money is written: two decimals, `0.00` included.
+fn cents(d: Decimal) -> String {
+    let mut d = d.round_dp(2);
+    d.rescale(2);
+    d.to_string()
+}
+
 fn share_line(share: Option<Decimal>) -> String {
     match share {
-        Some(s) if !s.is_zero() => format!(" Your share: ${}.", s.round_dp(2)),
+        Some(s) if !s.is_zero() => format!(" Your share: ${}.", cents(s)),
         _ => String::new(),
     }
 }
@@ -204,7 +211,7 @@ pub fn split_changed(ktti_name: &str, what: &str, share: Decimal) -> Notice {
         format!("Split changed: {what}"),
         format!(
             "The split of {what} in {ktti_name} changed. Your share is now ${}.",
-            share.round_dp(2)
+            cents(share)
         ),
     )
 }
@@ -436,6 +443,14 @@ mod tests {
         assert!(n.body.ends_with("Your share: $10.00."), "{}", n.body);
         let none = card_spend("Trip", "Cafe", m("30.00"), None);
         assert!(!none.body.contains("share"));
+    }
+
+    #[test]
+    fn shares_are_written_with_two_decimals() {
+        let n = split_changed("Trip", "Cafe", Decimal::ZERO);
+        assert!(n.body.ends_with("Your share is now $0.00."), "{}", n.body);
+        let n = split_changed("Trip", "Cafe", Decimal::new(105, 1));
+        assert!(n.body.ends_with("$10.50."), "{}", n.body);
     }
 
     #[test]

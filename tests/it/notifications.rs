@@ -400,3 +400,47 @@ async fn busy_ktties_send_one_digest_not_an_email_per_deposit() {
     assert!(own["share"].is_string());
     app.stop().await;
 }
+
+/// A split changed by one member tells each member whose share changed, with
+/// the new share (a member dropped from it hears of 0.00); unchanged shares and
+/// the one who changed it hear nothing.
+#[tokio::test]
+async fn a_changed_split_tells_whose_share_changed() {
+    let app = TestApp::spawn().await;
+    let t = trip(&app).await;
+    pays_in(&app, &t, &t.pia, "90.00", "dep-1").await;
+    let txn = spend(&app, &t, "30.00").await;
+    app.drain().await;
+    let r = app
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v2/transactions/{}/split", txn["id"].as_str().unwrap()),
+            &t.pia.token,
+            Some(json!({"mode": "exact", "shares": [
+                {"userId": t.pia.id, "value": "20.00"},
+                {"userId": t.sam.id, "value": "10.00"}]})),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    app.drain().await;
+    let told = |who: &str| {
+        let pool = app.pool.clone();
+        let user: uuid::Uuid = who.parse().unwrap();
+        async move {
+            sqlx::query_as::<_, (Option<rust_decimal::Decimal>, String)>(
+                "SELECT share, body FROM notifications WHERE event = 'splitChanged' AND user_id = $1",
+            )
+            .bind(user)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let kim = told(&t.kim.id).await;
+    assert_eq!(kim.len(), 1);
+    assert_eq!(kim[0].0, Some(rust_decimal::Decimal::ZERO));
+    assert!(kim[0].1.contains("Your share is now $0.00"), "{}", kim[0].1);
+    assert!(told(&t.sam.id).await.is_empty(), "Sam's 10.00 did not change");
+    assert!(told(&t.pia.id).await.is_empty(), "Pia changed it herself");
+    app.stop().await;
+}

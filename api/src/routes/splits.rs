@@ -406,11 +406,11 @@ async fn tell_changed_shares(
         .clone()
         .or_else(|| t.description.clone())
         .unwrap_or_else(|| "an expense".into());
-    for (user, share) in changed {
+    for (share, recipients) in kttipay_db::notifications::group_by_share(changed.into_iter()) {
         let n = kttipay_domain::notification::split_changed(&name, &what, share)
             .in_ktti(ktti.0)
             .about_transaction(t.id);
-        kttipay_db::notifications::notify(conn, &[(user, Some(share))], &n).await?;
+        kttipay_db::notifications::notify(conn, &recipients, &n).await?;
     }
     Ok(())
 }

@@ -55,7 +55,10 @@ pub async fn push(deps: &WorkerDeps, _id: JobId, job: PushNotification) -> Resul
         data.push(("actionId", a.to_string()));
     }
     if let Some(s) = n.share {
-        data.push(("share", s.round_dp(2).to_string()));
+        // As money is written everywhere: two decimals ("0.00" too).
+        let mut s = s.round_dp(2);
+        s.rescale(2);
+        data.push(("share", s.to_string()));
     }
     deliver(deps, n.id, user, &n.title, &n.body, &data).await
 }

@@ -1,5 +1,6 @@
-//! Forgetting what is no longer needed: idempotency keys past their window and
-//! finished jobs past their retention. Deleted in bounded batches so a large
+//! Forgetting what is no longer needed: idempotency keys past their window,
+//! finished jobs past their retention, and chat-stream presence left behind by
+//! an API process that died without closing its streams. Deleted in bounded batches so a large
 //! backlog never holds long locks; safe on every replica at once (a row deleted
 //! by one is simply not found by another).
 
@@ -7,12 +8,16 @@ use sqlx::PgPool;
 
 /// Rows deleted per statement.
 pub const PURGE_BATCH_ROWS: i64 = 5_000;
+/// A chat stream not seen for this long is a dead process's leftover (an open
+/// stream refreshes its row every 20 seconds).
+pub const STALE_CHAT_STREAM_MINUTES: i32 = 10;
 
 /// What one purge removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
     pub idempotency_keys: u64,
     pub jobs: u64,
+    pub chat_streams: u64,
 }
 
 /// Deletes idempotency keys older than `key_ttl_hours` and `done` jobs finished
@@ -49,5 +54,10 @@ pub async fn purge(pool: &PgPool, key_ttl_hours: i64, job_retention_days: i64) -
             break;
         }
     }
+    purged.chat_streams = sqlx::query("DELETE FROM chat_streams WHERE seen_at < now() - make_interval(mins => $1)")
+        .bind(STALE_CHAT_STREAM_MINUTES)
+        .execute(pool)
+        .await?
+        .rows_affected();
     Ok(purged)
 }

@@ -311,3 +311,29 @@ async fn a_removed_members_stream_is_closed() {
     assert_eq!(removed, 1);
     app.stop().await;
 }
+
+/// Presence left by an API process that died with streams open is purged by the
+/// retention sweep; a live stream's row stays.
+#[tokio::test]
+async fn a_dead_processs_stream_presence_is_purged() {
+    let app = TestApp::spawn().await;
+    let (stale, fresh) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO chat_streams (id, user_id, ktti_id, seen_at) VALUES \
+         ($1, gen_random_uuid(), gen_random_uuid(), now() - interval '1 hour'), \
+         ($2, gen_random_uuid(), gen_random_uuid(), now())",
+    )
+    .bind(stale)
+    .bind(fresh)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let purged = kttipay_db::retention::purge(&app.pool, 24, 14).await.unwrap();
+    assert_eq!(purged.chat_streams, 1);
+    let left: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM chat_streams")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, [fresh]);
+    app.stop().await;
+}

@@ -26,9 +26,11 @@ pub async fn run_retention(pool: PgPool, config: RetentionConfig, shutdown: Canc
             Ok(p) if p != retention::Purged::default() => {
                 metrics::counter!("kttipay_purged_total", "what" => "idempotency_keys").increment(p.idempotency_keys);
                 metrics::counter!("kttipay_purged_total", "what" => "jobs").increment(p.jobs);
+                metrics::counter!("kttipay_purged_total", "what" => "chat_streams").increment(p.chat_streams);
                 tracing::info!(
                     keys = p.idempotency_keys,
                     jobs = p.jobs,
+                    chat_streams = p.chat_streams,
                     "retention sweep purged old rows"
                 );
             }

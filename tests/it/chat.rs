@@ -328,8 +328,9 @@ async fn a_dead_processs_stream_presence_is_purged() {
     .execute(&app.pool)
     .await
     .unwrap();
-    let purged = kttipay_db::retention::purge(&app.pool, 24, 14).await.unwrap();
-    assert_eq!(purged.chat_streams, 1);
+    // The app's own sweep may run first (its first tick is at start); either
+    // way the same purge leaves the live row alone.
+    kttipay_db::retention::purge(&app.pool, 24, 14).await.unwrap();
     let left: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM chat_streams")
         .fetch_all(&app.pool)
         .await

@@ -241,6 +241,7 @@ pub async fn start(config: &Config, roles: Roles) -> anyhow::Result<Running> {
                 }
             },
             digest_window_secs: config.email_digest_window_secs,
+            books: kttipay_workers::books::Books::new(pool.clone()),
         };
         let workers = WorkerPoolConfig {
             queues: roles.worker_queues.clone(),

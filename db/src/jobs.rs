@@ -91,13 +91,30 @@ pub async fn lease_due(pool: &PgPool, queue: &str, limit: i64, lease_secs: i64) 
 pub async fn mark_queued(pool: &PgPool, ids: &[Uuid], queued_lease_secs: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE jobs SET status = 'queued', lease_until = now() + make_interval(secs => $2), updated_at = now() \
-         WHERE id = ANY($1) AND status = 'pending'",
+         WHERE id IN (SELECT id FROM jobs WHERE id = ANY($1) AND status = 'pending' ORDER BY id FOR UPDATE) \
+           AND status = 'pending'",
     )
     .bind(ids)
     .bind(queued_lease_secs as f64)
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Puts every `queued` job of `queues` back to `pending`: their messages were in
+/// a Redis that restarted without them. A job a worker is starting right now is
+/// skipped (it is running, not lost); one whose message did survive is pushed
+/// again, and its duplicate finds it started. How many.
+pub async fn requeue_queued(pool: &PgPool, queues: &[&str]) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'pending', lease_until = NULL, updated_at = now() \
+         WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND queue = ANY($1) FOR UPDATE SKIP LOCKED) \
+           AND status = 'queued'",
+    )
+    .bind(queues)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Gives back dispatch leases after a failed push, so the next relay pass retries.
@@ -129,43 +146,77 @@ pub struct Attempt {
     pub max_attempts: i32,
 }
 
-/// Starts an attempt: only a job that is due and not already running or finished
-/// can start, so a message delivered twice runs once.
-pub async fn start_attempt(pool: &PgPool, id: Uuid, run_lease_secs: i64) -> Result<Option<Attempt>, sqlx::Error> {
+/// Starts attempts of several jobs in one statement (a worker process gathers
+/// the messages its handlers took at about the same time): only a job that is due
+/// and not already running or finished starts, so a message delivered twice runs
+/// once. Returns the jobs that started; an id absent from the answer was a
+/// duplicate or stale message. Rows are locked in id order, as in every
+/// multi-row update here, so two such statements over overlapping ids queue
+/// behind each other instead of deadlocking.
+pub async fn start_attempts(pool: &PgPool, ids: &[Uuid], run_lease_secs: i64) -> Result<Vec<Attempt>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, \
              lease_until = now() + make_interval(secs => $2), updated_at = now() \
-         WHERE id = $1 AND status IN ('pending', 'queued') AND run_at <= now() \
+         WHERE id IN ( \
+             SELECT id FROM jobs \
+             WHERE id = ANY($1) AND status IN ('pending', 'queued') AND run_at <= now() \
+             ORDER BY id FOR UPDATE) \
+           AND status IN ('pending', 'queued') AND run_at <= now() \
          RETURNING id, kind, payload, attempts, max_attempts",
     )
-    .bind(id)
+    .bind(ids)
     .bind(run_lease_secs as f64)
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await
 }
 
-pub async fn complete(pool: &PgPool, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE jobs SET status = 'done', lease_until = NULL, completed_at = now(), updated_at = now() \
-         WHERE id = $1 AND status = 'running'",
-    )
-    .bind(id)
-    .execute(pool)
-    .await?;
-    Ok(())
+/// What became of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    Done,
+    /// Failed; back to `pending` at `retry_at`, or `dead` when `None`.
+    Failed {
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
+    },
 }
 
-/// Records a failed attempt: back to `pending` at `retry_at`, or `dead` when `None`.
-pub async fn fail(pool: &PgPool, id: Uuid, error: &str, retry_at: Option<DateTime<Utc>>) -> Result<(), sqlx::Error> {
+/// Records the outcomes of several attempts in one statement. Each write is
+/// conditional on the job still running, so a repeated write (its first answer
+/// was lost) changes nothing.
+pub async fn finish_attempts(pool: &PgPool, outcomes: &[(Uuid, Finish)]) -> Result<(), sqlx::Error> {
+    let mut ids = Vec::with_capacity(outcomes.len());
+    let mut statuses = Vec::with_capacity(outcomes.len());
+    let mut errors = Vec::with_capacity(outcomes.len());
+    let mut retry_ats = Vec::with_capacity(outcomes.len());
+    for (id, finish) in outcomes {
+        ids.push(*id);
+        match finish {
+            Finish::Done => {
+                statuses.push("done");
+                errors.push(None);
+                retry_ats.push(None);
+            }
+            Finish::Failed { error, retry_at } => {
+                statuses.push(if retry_at.is_some() { "pending" } else { "dead" });
+                errors.push(Some(error.as_str()));
+                retry_ats.push(*retry_at);
+            }
+        }
+    }
     sqlx::query(
-        "UPDATE jobs SET status = CASE WHEN $3::timestamptz IS NULL THEN 'dead' ELSE 'pending' END, \
-             run_at = coalesce($3, run_at), lease_until = NULL, last_error = $2, updated_at = now(), \
-             completed_at = CASE WHEN $3::timestamptz IS NULL THEN now() END \
-         WHERE id = $1 AND status = 'running'",
+        "UPDATE jobs SET status = o.status, run_at = coalesce(o.retry_at, jobs.run_at), lease_until = NULL, \
+             last_error = coalesce(o.error, jobs.last_error), updated_at = now(), \
+             completed_at = CASE WHEN o.status = 'pending' THEN NULL ELSE now() END \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS o(id, status, error, retry_at) \
+         WHERE jobs.id = o.id AND jobs.id IN ( \
+             SELECT id FROM jobs WHERE id = ANY($1) AND status = 'running' ORDER BY id FOR UPDATE) \
+           AND jobs.status = 'running'",
     )
-    .bind(id)
-    .bind(error)
-    .bind(retry_at)
+    .bind(ids)
+    .bind(statuses)
+    .bind(errors)
+    .bind(retry_ats)
     .execute(pool)
     .await?;
     Ok(())
@@ -173,7 +224,9 @@ pub async fn fail(pool: &PgPool, id: Uuid, error: &str, retry_at: Option<DateTim
 
 /// Takes back jobs whose lease lapsed: queued ones whose Redis message was lost go
 /// back to `pending`; running ones whose worker died count the attempt and retry,
-/// or die when that was the last. Returns how many were taken back.
+/// or die when that was the last. Returns how many were taken back. Rows another
+/// statement holds are left for the next sweep (it never waits, so it cannot
+/// deadlock with a worker recording a late outcome).
 pub async fn sweep_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE jobs SET \
@@ -181,7 +234,10 @@ pub async fn sweep_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
              last_error = CASE WHEN status = 'running' THEN 'worker stopped before finishing the attempt' ELSE last_error END, \
              completed_at = CASE WHEN status = 'running' AND attempts >= max_attempts THEN now() END, \
              lease_until = NULL, updated_at = now() \
-         WHERE status IN ('queued', 'running') AND lease_until < now()",
+         WHERE id IN ( \
+             SELECT id FROM jobs WHERE status IN ('queued', 'running') AND lease_until < now() \
+             FOR UPDATE SKIP LOCKED) \
+           AND status IN ('queued', 'running') AND lease_until < now()",
     )
     .execute(pool)
     .await?;

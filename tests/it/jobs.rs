@@ -171,6 +171,52 @@ async fn registration_works_while_redis_is_down_and_the_email_follows_when_it_re
     app.stop().await;
 }
 
+/// Our Redis keeps nothing on disk: a restart loses every message it held. The
+/// relay notices the new server run and dispatches those jobs again at once,
+/// instead of leaving them `queued` until their ten-minute lease lapses.
+#[tokio::test]
+async fn messages_a_restarted_redis_lost_are_dispatched_again_at_once() {
+    let mut redis = PrivateRedis::start();
+    let url = redis.url();
+    // The relay runs here, no workers: the message waits in Redis.
+    let app = TestApp::spawn_roles(
+        |v| {
+            v.insert("REDIS_URL".into(), url);
+        },
+        |_| Roles {
+            api: true,
+            relay: true,
+            worker_queues: vec![],
+            sandbox: true,
+        },
+    )
+    .await;
+    let id = app.enqueue(&noop(0)).await;
+    let queued = app.wait_for_job(id, |j| j.status == "queued").await;
+    assert_eq!(queued.attempts, 0);
+
+    redis.stop();
+    redis.restart();
+    // Workers arrive after the restart: only a message pushed again can reach them.
+    let mut config = app.config.clone();
+    config.shaype_base_url = Some(app.shaype_base_url.clone());
+    let workers = kttipay::start(
+        &config,
+        Roles {
+            api: false,
+            relay: false,
+            worker_queues: kttipay_jobs::Queue::ALL.to_vec(),
+            sandbox: false,
+        },
+    )
+    .await
+    .unwrap();
+    let done = app.wait_for_job(id, |j| j.status == "done").await;
+    assert_eq!(done.attempts, 1, "it ran once");
+    workers.shutdown().await;
+    app.stop().await;
+}
+
 /// Connections the Redis at `url` has accepted since it started.
 async fn connections_received(url: &str) -> u64 {
     let client = redis::Client::open(url).unwrap();
@@ -246,6 +292,7 @@ async fn a_job_dispatched_twice_runs_once() {
         billing_plans: Arc::new(app.config.app.billing_plans.clone()),
         pusher: kttipay_providers::push::Pusher::Log,
         digest_window_secs: 3_600,
+        books: kttipay_workers::books::Books::new(app.pool.clone()),
     };
     let (a, b) = tokio::join!(execute(&deps, id), execute(&deps, id));
     let mut outcomes = [a.unwrap(), b.unwrap()];

@@ -1,7 +1,8 @@
 //! One attempt of one job, bracketed by its bookkeeping in PostgreSQL.
 
 use chrono::Utc;
-use kttipay_db::{PgPool, jobs};
+use kttipay_db::PgPool;
+use kttipay_db::jobs::Finish;
 use kttipay_domain::ids::JobId;
 use kttipay_jobs::{Job, kinds, retry_policy_of};
 use kttipay_providers::email::DynMailer;
@@ -36,6 +37,8 @@ pub struct WorkerDeps {
     /// Digested emails (money in) to one user about one ktti: at most one per
     /// this many seconds; the rest wait for one digest.
     pub digest_window_secs: i64,
+    /// Where attempts' starts and outcomes are written, batched.
+    pub books: crate::books::Books,
 }
 
 /// Why an attempt failed.
@@ -84,7 +87,7 @@ impl Outcome {
 /// records the result. Errors here are bookkeeping errors (database down); the
 /// job's lease then lapses and the sweeper takes it back.
 pub async fn execute(deps: &WorkerDeps, id: Uuid) -> Result<Outcome, sqlx::Error> {
-    let Some(attempt) = jobs::start_attempt(&deps.pool, id, JOB_RUN_LEASE_SECS).await? else {
+    let Some(attempt) = deps.books.start(id).await? else {
         metrics::counter!("kttipay_jobs_total", "kind" => "unknown", "outcome" => Outcome::Skipped.label())
             .increment(1);
         return Ok(Outcome::Skipped);
@@ -101,20 +104,38 @@ pub async fn execute(deps: &WorkerDeps, id: Uuid) -> Result<Outcome, sqlx::Error
     let attempts_made = attempt.attempts.max(0) as u32;
     let outcome = match result {
         Ok(()) => {
-            record(|| jobs::complete(&deps.pool, id)).await?;
+            record(|| deps.books.finish(id, Finish::Done)).await?;
             Outcome::Done
         }
         Err(JobError::Transient(error)) if attempts_made < attempt.max_attempts as u32 => {
             let delay_ms = policy.backoff_ms(attempts_made, rand::random::<u32>());
             let retry_at = Utc::now() + chrono::Duration::milliseconds(delay_ms as i64);
             tracing::warn!(job = %id, kind = %attempt.kind, attempt = attempts_made, %error, delay_ms, "job failed; will retry");
-            record(|| jobs::fail(&deps.pool, id, &error, Some(retry_at))).await?;
+            record(|| {
+                deps.books.finish(
+                    id,
+                    Finish::Failed {
+                        error: error.clone(),
+                        retry_at: Some(retry_at),
+                    },
+                )
+            })
+            .await?;
             Outcome::Retrying
         }
         Err(e) => {
             tracing::error!(job = %id, kind = %attempt.kind, attempt = attempts_made, error = %e, "job is dead");
             let error = e.to_string();
-            record(|| jobs::fail(&deps.pool, id, &error, None)).await?;
+            record(|| {
+                deps.books.finish(
+                    id,
+                    Finish::Failed {
+                        error: error.clone(),
+                        retry_at: None,
+                    },
+                )
+            })
+            .await?;
             on_dead(deps, &attempt.kind, attempt.payload, &error).await?;
             Outcome::Dead
         }

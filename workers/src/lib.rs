@@ -6,6 +6,7 @@
 //! - [`pool`]: the apalis worker pool, one supervised worker per served queue.
 //! - [`execute`]: one attempt of one job: start it in PostgreSQL, run the handler,
 //!   record done / retry-with-backoff / dead.
+//! - [`books`]: attempts' starts and outcomes, written in batches.
 //! - [`handlers`]: one module per job kind.
 //! - [`billing`]: the scheduled billing run (apalis-cron, every worker process).
 //! - [`retention`]: the timed purge of expired idempotency keys and old jobs.
@@ -14,6 +15,7 @@
 //! - [`wake`]: the idle-worker wake-up tick (works around an apalis-core 1.0 bug).
 
 pub mod billing;
+pub mod books;
 pub mod execute;
 pub mod handlers;
 pub mod pool;

@@ -70,9 +70,11 @@ pub async fn run_relay(pool: PgPool, config: RelayConfig, shutdown: Cancellation
         .collect();
     let mut listener = listen(&pool).await;
     let mut last_sweep = Instant::now() - config.sweep_interval;
+    let mut redis_run = RedisRun::default();
 
     while !shutdown.is_cancelled() {
         if last_sweep.elapsed() >= config.sweep_interval {
+            redis_run.check(conn.clone(), &pool, &config.queues).await;
             sweep(&pool).await;
             for storage in storages.values_mut() {
                 if let Err(e) = redis_queue::vacuum(storage).await {
@@ -158,6 +160,46 @@ async fn push(pool: &PgPool, storage: &mut RedisStorage<Dispatch>, ids: &[Uuid])
     jobs::mark_queued(pool, ids, QUEUED_LEASE_SECS)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Which Redis server run the relay has been pushing to. Our Redis keeps nothing
+/// on disk: when it restarts, every message it held is gone, and their jobs would
+/// wait out [`QUEUED_LEASE_SECS`] before the sweep took them back. A new run id
+/// (`INFO server`) says that happened, and they are dispatched again at once.
+#[derive(Default)]
+struct RedisRun {
+    id: Option<String>,
+}
+
+impl RedisRun {
+    async fn check(&mut self, mut conn: ConnectionManager, pool: &PgPool, queues: &[Queue]) {
+        let info: String = match redis::cmd("INFO").arg("server").query_async(&mut conn).await {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::debug!(error = %e, "Redis INFO failed; the next sweep asks again");
+                return;
+            }
+        };
+        let Some(run) = info
+            .lines()
+            .find_map(|l| l.strip_prefix("run_id:"))
+            .map(|r| r.trim().to_string())
+        else {
+            return;
+        };
+        if self.id.as_ref().is_some_and(|known| *known != run) {
+            let names: Vec<&str> = queues.iter().map(|q| q.name()).collect();
+            match jobs::requeue_queued(pool, &names).await {
+                Ok(n) => tracing::warn!(count = n, "Redis restarted: dispatching its lost messages again"),
+                // Not recorded as seen: the next sweep tries again.
+                Err(e) => {
+                    tracing::warn!(error = %e, "Redis restarted, and requeueing its jobs failed");
+                    return;
+                }
+            }
+        }
+        self.id = Some(run);
+    }
 }
 
 async fn sweep(pool: &PgPool) {

@@ -2,7 +2,7 @@
 # Benchmarks on demand: builds release, starts `kttipay serve` on its own database
 # and Redis prefix, runs the measurements, prints a table, cleans up.
 #   bench/run.sh                 everything
-#   BENCH_ONLY=money bench/run.sh  only some parts: http, jobs, money, groups, closure, splits, notify (comma-separated)
+#   BENCH_ONLY=money bench/run.sh  only some parts: http, jobs, reads, money, groups, closure, splits, notify (comma-separated)
 # Needs PostgreSQL and Redis on their default ports, wrk and ImageMagick (installed if
 # missing), and Tesseract (see the README).
 set -euo pipefail
@@ -41,4 +41,4 @@ trap 'kill $SERVE 2>/dev/null; wait $SERVE 2>/dev/null || true; rm -rf "$KTTIPAY
 for _ in $(seq 1 100); do curl -sf $BENCH_BASE_URL/health/ready >/dev/null && break; sleep 0.2; done
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(date -u +%F)"
-target/release/kttipay-bench
+BENCH_SERVER_PID=$SERVE target/release/kttipay-bench

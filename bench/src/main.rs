@@ -7,6 +7,9 @@
 //!   (the framework's floor), each with `wrk` at 64 connections on loopback.
 //! - [`jobs`]: 20,000 no-op jobs from the PostgreSQL outbox through Redis to
 //!   `done`, beside raw apalis push and drain on the same Redis.
+//! - [`reads`]: `/users/me`, a ktti's first page of transactions at 1,000 and
+//!   100,000 rows and member totals beside `/health/ready`, with the server's
+//!   peak memory ([`rss`]) meanwhile (and during the 20,000-job burst).
 //! - [`money`]: sandbox deposits until our balances show them, for many ktties and
 //!   one hot ktti, beside the no-op job pipeline (one job per deposit).
 //! - [`groups`]: `GET /api/v2/ktties` for a user in 50 ktties, and 200 people
@@ -20,6 +23,8 @@
 //! - [`notify`]: a chat message to a 200-member ktti until every inbox row and
 //!   push is done, notifications per second through the worker pool, and chat
 //!   stream fan-out latency with 1,000 open streams beside one.
+//! - [`soak`]: the mixed load at a steady rate for half an hour
+//!   (`bench/soak.sh`), p50/p99 per route, errors and RSS per window.
 //! - [`setup`]: bench users, verified through the sandbox where money needs it.
 
 // Rates and ratios are measurements, not money: floats are right here.
@@ -31,8 +36,11 @@ mod http;
 mod jobs;
 mod money;
 mod notify;
+mod reads;
 mod resets;
+mod rss;
 mod setup;
+mod soak;
 mod splits;
 
 use anyhow::Context;
@@ -52,6 +60,8 @@ pub struct Args {
     sandbox_token: String,
     database_url: String,
     redis_url: String,
+    /// The server's pid, for its resident memory (`bench/run.sh` sets it).
+    server_pid: Option<u32>,
 }
 
 struct Row {
@@ -81,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         sandbox_token: env("BENCH_SANDBOX_TOKEN")?,
         database_url: env("BENCH_DATABASE_URL")?,
         redis_url: env("BENCH_REDIS_URL")?,
+        server_pid: std::env::var("BENCH_SERVER_PID").ok().and_then(|p| p.parse().ok()),
     };
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p == part);
@@ -88,6 +99,11 @@ async fn main() -> anyhow::Result<()> {
     // FCM's stand-in, where bench/run.sh points the server (pushes go over HTTP).
     let fcm = notify::stand_in().await?;
     let access = setup::sign_up(&args, &pool, "bench@example.com").await?;
+    if only == "soak" {
+        let pot = setup::verified_pot(&args, &pool, "soaker@example.com").await?;
+        let owner = setup::verified_pot(&args, &pool, "soakowner@example.com").await?;
+        return soak::run(&args, &pool, &pot, &owner).await;
+    }
 
     let mut rows = Vec::new();
     let live = wrk(&args.base, "/health/live", None, None)?;
@@ -157,7 +173,9 @@ async fn main() -> anyhow::Result<()> {
     if wanted("jobs") || wanted("money") || wanted("groups") || wanted("closure") || wanted("notify") {
         let raw = jobs::raw_apalis(&args.redis_url).await?;
         let small = jobs::pipeline(&pool, jobs::SMALL_JOBS).await?;
+        let peak = rss::Peak::start(args.server_pid);
         let rate = jobs::pipeline(&pool, jobs::JOBS).await?;
+        let peak_mib = peak.map(rss::Peak::stop);
         pipeline = Some(rate);
         rows.push(row("raw apalis push (baseline)", raw.push, "jobs/s", None, 1.0));
         rows.push(row("raw apalis drain", raw.drain, "jobs/s", None, raw.drain / raw.push));
@@ -186,6 +204,76 @@ async fn main() -> anyhow::Result<()> {
             None,
             rate / small,
         ));
+        if let Some(mib) = peak_mib {
+            rows.push(row(
+                format!(
+                    "server peak RSS during the {}k burst (target: under 200 MiB)",
+                    jobs::JOBS / 1000
+                ),
+                mib,
+                "MiB",
+                None,
+                mib / 200.0,
+            ));
+        }
+    }
+
+    if wanted("reads") {
+        let small = setup::verified_pot(&args, &pool, "reader@example.com").await?;
+        let owner = setup::verified_pot(&args, &pool, "readowner@example.com").await?;
+        let r = reads::run(&args, &pool, &small, &owner).await?;
+        let ready = r.ready.0;
+        rows.push(row(
+            "GET /health/ready (baseline for reads)",
+            ready,
+            "req/s",
+            Some(r.ready.1),
+            1.0,
+        ));
+        rows.push(row(
+            "GET /api/v2/users/me",
+            r.me.0,
+            "req/s",
+            Some(r.me.1),
+            r.me.0 / ready,
+        ));
+        rows.push(row(
+            format!("GET v3 transactions, first 50 of {}k", reads::FEW_TRANSACTIONS / 1000),
+            r.few.0,
+            "req/s",
+            Some(r.few.1),
+            r.few.0 / ready,
+        ));
+        rows.push(row(
+            format!("GET v3 transactions, first 50 of {}k", splits::TRANSACTIONS / 1000),
+            r.many.0,
+            "req/s",
+            Some(r.many.1),
+            r.many.0 / ready,
+        ));
+        rows.push(row(
+            "the same, cost of growth (100k rate against the 1k rate)",
+            r.many.0,
+            "req/s",
+            Some(r.many.1),
+            r.many.0 / r.few.0,
+        ));
+        rows.push(row(
+            format!("GET .../member-totals, {} members", splits::MEMBERS),
+            r.totals.0,
+            "req/s",
+            Some(r.totals.1),
+            r.totals.0 / ready,
+        ));
+        if let Some(mib) = r.peak_mib {
+            rows.push(row(
+                "server peak RSS during these reads (target: under 150 MiB)",
+                mib,
+                "MiB",
+                None,
+                mib / 150.0,
+            ));
+        }
     }
 
     if wanted("money") {
@@ -212,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
         ));
 
         let listed = &pots[0];
-        money::plant_transactions(&pool, listed.ktti).await?;
+        money::plant_transactions(&pool, listed.ktti, money::LISTED_TRANSACTIONS).await?;
         let path = format!("/api/v3/ktties/{}/transactions?limit=50", listed.ktti);
         let v3 = wrk(&args.base, &path, Some(&listed.access), None)?;
         rows.push(row(
@@ -471,7 +559,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "\nRatios: login to /health/live; transaction and ktti lists to /users/me, PUT split and member totals to /users/me measured again just before them; \
          a 1,000-member split to a 10-member one; the receipt batch to one receipt alone; joins to the no-op pipeline; raw drain and end to end to raw push; \
-         the pipeline to raw end to end; deposits to the no-op pipeline (one job each); notifications to the no-op pipeline; 1,000 streams' p99 to one stream's.\n\
+         the pipeline to raw end to end; reads to /health/ready, and the 100k first page to the 1k one; peak RSS to its target; deposits to the no-op pipeline (one job each); notifications to the no-op pipeline; 1,000 streams' p99 to one stream's.\n\
          {CONNECTIONS} connections, {WRK_SECONDS} s per HTTP run, {} jobs per job run, {} deposits per deposit run.",
         jobs::JOBS,
         money::DEPOSITS

@@ -70,10 +70,10 @@ async fn total(pool: &sqlx::PgPool, ktties: &[uuid::Uuid]) -> anyhow::Result<Dec
     )
 }
 
-/// Plants `LISTED_TRANSACTIONS` posted transactions on `ktti`, spread over a
+/// Plants `count` posted transactions on `ktti`, spread over a
 /// year, a mix of kinds. The list routes only read these rows, so planting them
 /// (rather than booking each through the provider) measures the same thing.
-pub async fn plant_transactions(pool: &sqlx::PgPool, ktti: uuid::Uuid) -> anyhow::Result<()> {
+pub async fn plant_transactions(pool: &sqlx::PgPool, ktti: uuid::Uuid, count: i64) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO transactions (id, ktti_id, kind, status, amount, direction, description, merchant_name, \
                                    provider_transaction_id, created_at, posted_at) \
@@ -85,7 +85,7 @@ pub async fn plant_transactions(pool: &sqlx::PgPool, ktti: uuid::Uuid) -> anyhow
          FROM generate_series(1, $2) AS i",
     )
     .bind(ktti)
-    .bind(LISTED_TRANSACTIONS)
+    .bind(count)
     .execute(pool)
     .await?;
     // As autovacuum would in time: statistics for the planner, and the visibility

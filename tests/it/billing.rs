@@ -286,7 +286,13 @@ async fn two_worker_processes_on_their_schedule_charge_once() {
     })
     .await;
     let t = plus_trip_with_money(&app).await;
-    let mut other = crate::closure_chaos::worker_process(&app, &[("KTTIPAY_BILLING_INTERVAL_SECS", "1")]);
+    let mut other = crate::common::fleet::worker_process(
+        &app,
+        &[
+            ("KTTIPAY_BILLING_INTERVAL_SECS", "1"),
+            ("KTTIPAY_WORKER_QUEUES", "banking"),
+        ],
+    );
     opened_days_ago(&app, &t.id, 40).await;
     app.eventually("the period's charge", || async {
         let items = history(&app, &t.pia.token, &t.id).await;

@@ -5,6 +5,7 @@
 //! ktti ends at 0/0 and closes; and the bank's own records agree with ours.
 
 use crate::common::bank::{faults, verify_against_provider};
+use crate::common::fleet::{time_passes, worker_process};
 use crate::common::group::{self, Person, Sender, banking, join, pay_in, person_named};
 use crate::common::totals::{dec, totals};
 use crate::common::{PASSWORD, TestApp};
@@ -13,55 +14,8 @@ use reqwest::Method;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 
 const MEMBERS: usize = 50;
-
-/// A `kttipay worker` process (relay and workers) against this test's database,
-/// queues and sandbox, as production runs it beside the API.
-pub fn worker_process(app: &TestApp, extra: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_kttipay"))
-        .arg("worker")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &app.config.database_url)
-        .env("REDIS_URL", crate::common::redis_url())
-        .env("KTTIPAY_QUEUE_PREFIX", &app.config.queue_prefix)
-        .env("SHAYPE_BASE_URL", &app.shaype_base_url)
-        .env("SHAYPE_API_TOKEN", &app.config.shaype_api_token)
-        .env("SHAYPE_WEBHOOK_SECRET", &app.config.shaype_webhook_secret)
-        .env("KTTIPAY_JWT_SECRET", &app.config.jwt_secret)
-        .env("KTTIPAY_WORKER_QUEUES", "banking")
-        .env("KTTIPAY_WORKER_CONCURRENCY", "4")
-        .env("KTTIPAY_WORKER_POLL_MS", "10")
-        .env("KTTIPAY_RELAY_POLL_MS", "50")
-        .env("KTTIPAY_DB_MAX_CONNECTIONS", "4")
-        .env("KTTIPAY_LOG_FORMAT", "json")
-        .env("RUST_LOG", "error")
-        .envs(extra.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the worker process starts")
-}
-
-/// Lets retries waiting out a backoff run now, and lets the claims of a killed
-/// process lapse: the test decides when time passes, instead of sleeping.
-async fn time_passes(app: &TestApp) {
-    sqlx::query("UPDATE jobs SET run_at = now() WHERE status = 'pending' AND run_at > now()")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    // A healthy attempt here takes well under a second: a claim older than five
-    // is the killed process's, lapsing early instead of minutes from now.
-    sqlx::query(
-        "UPDATE jobs SET lease_until = now() WHERE status IN ('queued', 'running') \
-         AND updated_at < now() - interval '5 seconds' AND lease_until > now()",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
-}
 
 async fn payouts_unfinished(app: &TestApp) -> i64 {
     app.count("SELECT count(*) FROM payouts WHERE status NOT IN ('completed', 'failed')")
@@ -154,7 +108,7 @@ async fn fifty_members_are_paid_exactly_once_through_bank_faults_and_a_killed_wo
         json!({"transferErrorRate": 0.3, "transferDropResponseRate": 0.1, "latencyMs": 20}),
     )
     .await;
-    let mut doomed = worker_process(&app, &[]);
+    let mut doomed = worker_process(&app, &[("KTTIPAY_WORKER_QUEUES", "banking")]);
     let closure = format!("/api/v2/ktties/{id}/closure");
     assert_eq!(
         app.post_auth(&closure, &everyone[0].token, json!({})).await.status(),
@@ -188,7 +142,7 @@ async fn fifty_members_are_paid_exactly_once_through_bank_faults_and_a_killed_wo
     .await;
     doomed.kill().expect("SIGKILL");
     doomed.wait().unwrap();
-    let mut replacement = worker_process(&app, &[]);
+    let mut replacement = worker_process(&app, &[("KTTIPAY_WORKER_QUEUES", "banking")]);
     // The killed process held claims on jobs it fetched: they lapse (the test
     // lets their time pass) and the sweeper hands them to the live workers.
     app.eventually("every payout to finish", || async {

@@ -37,6 +37,7 @@ mod provider_messages;
 mod quotas;
 mod races;
 mod receipts;
+mod replicas;
 mod retention;
 mod s3;
 mod schema_fuzz;

@@ -8,6 +8,7 @@
 pub mod bank;
 pub mod browser;
 pub mod fcm;
+pub mod fleet;
 pub mod group;
 pub mod pot;
 pub mod redis_server;

@@ -371,11 +371,15 @@ async fn a_burst_of_20000_jobs_drains_through_a_bounded_redis_queue() {
     .execute(&app.pool)
     .await
     .unwrap();
-    // While it drains, Redis never holds more than the configured depth.
+    // While it drains, Redis never holds more than the configured depth of
+    // messages waiting for a worker (sampled from Redis itself).
+    let conn = apalis_redis::connect(app.config.redis_url.as_str()).await.unwrap();
+    let mut storage =
+        kttipay_workers::redis_queue::storage(conn, &app.config.queue_prefix, kttipay_jobs::Queue::Default);
     let mut deepest = 0;
     loop {
-        let queued = app.count("SELECT count(*) FROM jobs WHERE status = 'queued'").await;
-        deepest = deepest.max(queued);
+        let waiting = kttipay_workers::redis_queue::waiting(&mut storage).await.unwrap();
+        deepest = deepest.max(waiting);
         if app.count("SELECT count(*) FROM jobs WHERE status <> 'done'").await == 0 {
             break;
         }

@@ -2,9 +2,10 @@
 //! write to its row, and one statement per job would make those writes (each a
 //! commit) the pipeline's ceiling. Handlers hand their write to one task per kind
 //! of write, which takes whatever has gathered while its previous statement ran
-//! and writes it all in one statement: one job alone waits for nothing, a burst
-//! shares its commits. The guarantees are the statements' own (a job starts once,
-//! an outcome lands once), not the batching's.
+//! and writes it all in one statement (two such statements may run at once): one
+//! job alone waits for nothing, a burst shares its commits. The guarantees are
+//! the statements' own (a job starts once, an outcome lands once), not the
+//! batching's.
 
 use kttipay_db::PgPool;
 use kttipay_db::jobs::{self, Attempt, Finish};
@@ -16,6 +17,10 @@ use crate::execute::JOB_RUN_LEASE_SECS;
 
 /// Most writes of one kind in one statement.
 pub const BOOKKEEPING_BATCH_MAX: usize = 512;
+/// Statements of one kind running at once per process: while one commits, the
+/// next batch is already on its way, so a handler waits for about one statement,
+/// not one and a half on average.
+pub const BOOKKEEPING_BATCHES_IN_FLIGHT: usize = 2;
 
 type Reply<A> = oneshot::Sender<Result<A, String>>;
 /// Unbounded on purpose: each handler waits for its own answer, so what waits in
@@ -79,14 +84,23 @@ async fn ask<Q, A>(requests: &Requests<Q, A>, request: Q) -> Result<A, sqlx::Err
     }
 }
 
-/// Answers requests in batches until every sender is gone. `write` answers a
-/// batch in its order.
-async fn serve<Q, A, F, Fut>(mut rx: mpsc::UnboundedReceiver<(Q, Reply<A>)>, mut write: F)
+/// Answers requests in batches until every sender is gone, at most
+/// [`BOOKKEEPING_BATCHES_IN_FLIGHT`] statements at once. `write` answers a batch
+/// in its order.
+async fn serve<Q, A, F, Fut>(mut rx: mpsc::UnboundedReceiver<(Q, Reply<A>)>, write: F)
 where
-    F: FnMut(Vec<Q>) -> Fut,
-    Fut: Future<Output = Result<Vec<A>, sqlx::Error>>,
+    Q: Send + 'static,
+    A: Send + 'static,
+    F: Fn(Vec<Q>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<Vec<A>, sqlx::Error>> + Send,
 {
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(BOOKKEEPING_BATCHES_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
+        // Waiting for a free slot before gathering: what arrives meanwhile joins
+        // this batch instead of making one of its own.
+        let Ok(slot) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
         let mut batch = vec![first];
         while batch.len() < BOOKKEEPING_BATCH_MAX {
             match rx.try_recv() {
@@ -95,19 +109,24 @@ where
             }
         }
         let (requests, replies): (Vec<Q>, Vec<Reply<A>>) = batch.into_iter().unzip();
-        match write(requests).await {
-            Ok(answers) => {
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    // An asker that gave up (its handler was cancelled) needs no answer.
-                    let _ = reply.send(Ok(answer));
+        let write = write.clone();
+        tokio::spawn(async move {
+            let answered = write(requests).await;
+            drop(slot);
+            match answered {
+                Ok(answers) => {
+                    for (reply, answer) in replies.into_iter().zip(answers) {
+                        // An asker that gave up (its handler was cancelled) needs no answer.
+                        let _ = reply.send(Ok(answer));
+                    }
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
                 }
             }
-            Err(e) => {
-                let e = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-        }
+        });
     }
 }

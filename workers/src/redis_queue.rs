@@ -43,3 +43,24 @@ pub async fn vacuum(storage: &mut RedisStorage<Dispatch>) -> Result<usize, apali
         .await?;
     Ok(removed)
 }
+
+/// Messages of this queue waiting in Redis for a worker to fetch them: what the
+/// relay bounds (apalis-redis slows down on long lists and fails past ~8,000 due
+/// messages in one fetch). Asked of Redis itself, in one O(1) command, rather than
+/// counted from `queued` rows: that count read every in-flight row on each relay
+/// pass, and it cannot see messages a restarted Redis lost.
+///
+/// apalis-redis files a pushed message under its schedule time and moves it to
+/// the active list when a worker next fetches, so both are counted.
+pub async fn waiting(storage: &mut RedisStorage<Dispatch>) -> Result<i64, redis::RedisError> {
+    let config = storage.get_config();
+    let (active, scheduled) = (config.active_jobs_list(), config.scheduled_jobs_set());
+    let (listed, timed): (i64, i64) = redis::pipe()
+        .cmd("LLEN")
+        .arg(active)
+        .cmd("ZCARD")
+        .arg(scheduled)
+        .query_async(storage.get_connection())
+        .await?;
+    Ok(listed + timed)
+}

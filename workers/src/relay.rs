@@ -123,9 +123,9 @@ async fn relay_queue(
     config: &RelayConfig,
 ) -> Result<Pass, String> {
     loop {
-        let depth = jobs::queued_count(pool, queue.name())
+        let depth = redis_queue::waiting(storage)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("queue depth from Redis: {e}"))?;
         let room = config.max_queue_depth - depth;
         if room <= 0 {
             return Ok(Pass::Full);

@@ -32,7 +32,7 @@ pub async fn raw_apalis(redis_url: &str) -> anyhow::Result<Raw> {
         )
         .data(counter)
         // The same concurrency as the serve process's workers (bench/run.sh).
-        .concurrency(32)
+        .concurrency(worker_concurrency())
         .build(count);
     let stop = tokio_stop();
     let running = tokio::spawn(worker.run_until(stop.1));
@@ -67,6 +67,15 @@ pub async fn raw_apalis(redis_url: &str) -> anyhow::Result<Raw> {
         drain: n / drain_time.as_secs_f64(),
         end_to_end: n / total.as_secs_f64(),
     })
+}
+
+/// Jobs run at once per queue, in the server (`KTTIPAY_WORKER_CONCURRENCY`, set
+/// by `bench/run.sh`) and so in the raw baseline too.
+fn worker_concurrency() -> usize {
+    std::env::var("KTTIPAY_WORKER_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
 }
 
 async fn count(_: Dispatch, done: Data<Arc<AtomicUsize>>) -> Result<(), BoxDynError> {
@@ -105,10 +114,12 @@ pub async fn pipeline(pool: &sqlx::PgPool, jobs: usize) -> anyhow::Result<f64> {
     .execute(pool)
     .await?;
     loop {
-        let left: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status IN ('pending', 'queued', 'running')")
-                .fetch_one(pool)
-                .await?;
+        let left: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM jobs WHERE status = 'pending') \
+                      + (SELECT count(*) FROM jobs WHERE status IN ('queued', 'running'))",
+        )
+        .fetch_one(pool)
+        .await?;
         if left == 0 {
             break;
         }

@@ -182,6 +182,20 @@ fn shape_message(inner: &str) -> String {
     }
 }
 
+/// A timestamp as poem-openapi writes one (`to_rfc3339`: `+00:00`, not chrono's
+/// serde `Z`), for types written by both (`#[serde(serialize_with)]`).
+pub fn rfc3339<S: serde::Serializer>(at: &chrono::DateTime<chrono::Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339())
+}
+
+/// As [`rfc3339`], or `null`.
+pub fn rfc3339_opt<S: serde::Serializer>(at: &Option<chrono::DateTime<chrono::Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => rfc3339(at, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// A JSON response written by serde straight into bytes. poem-openapi's
 /// `Json<T>` first builds a `serde_json::Value` tree (every string and number
 /// allocated, then written); for a long list that tree is most of the request.

@@ -119,7 +119,7 @@ impl DepositsApi {
         #[oai(name = "kttiId")] id: Path<Uuid>,
         cursor: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
-    ) -> Result<Json<TransactionCursorPage>, ApiError> {
+    ) -> Result<crate::json::SerdeJson<TransactionCursorPage>, ApiError> {
         let k = visible(&state, auth.0.user_id, id.0).await?;
         v3(&state, auth.0.user_id, unassigned(k.id), cursor.0, limit.0).await
     }

@@ -6,7 +6,7 @@
 
 use crate::common::bank::{faults, verify_against_provider};
 use crate::common::fleet::{time_passes, worker_process};
-use crate::common::group::{self, Person, Sender, banking, join, pay_in, person_named};
+use crate::common::group::{self, Person, banking, join, member_pays_in, person_named};
 use crate::common::totals::{dec, totals};
 use crate::common::{PASSWORD, TestApp};
 use futures::future::join_all;
@@ -59,24 +59,8 @@ async fn fifty_members_are_paid_exactly_once_through_bank_faults_and_a_killed_wo
     // so those two owe the pot and everyone else's payout is scaled.
     let bank = banking(&app, &everyone[0], &id).await;
     for (i, p) in everyone.iter().enumerate().skip(2) {
-        let reference = banking(&app, p, &id).await["depositReference"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let from = Sender {
-            name: "A MEMBER",
-            bsb: "062000",
-            account: "99887766",
-            reference: &reference,
-        };
-        pay_in(
-            &app,
-            &bank,
-            &format!("{}.{:02}", 10 + i, (i * 37) % 100),
-            &format!("in-{i}"),
-            &from,
-        )
-        .await;
+        let amount = format!("{}.{:02}", 10 + i, (i * 37) % 100);
+        member_pays_in(&app, &bank, p, &id, &amount, &format!("in-{i}")).await;
     }
     let card = group::card(&app, &everyone[0], &id).await;
     let raw = format!(

@@ -12,7 +12,7 @@
 use crate::common::TestApp;
 use crate::common::bank::verify_against_provider;
 use crate::common::fleet::{api_process, kill, time_passes, worker_process};
-use crate::common::group::{Person, Sender, banking, card, group, members, pay_in, person_named};
+use crate::common::group::{Person, banking, card, group, member_pays_in, members, person_named};
 use crate::common::pot::sandbox_raw;
 use crate::common::redis_server::PrivateRedis;
 use crate::common::totals::{dec, totals};
@@ -109,22 +109,6 @@ async fn all_jobs_done(app: &TestApp) {
     .await;
 }
 
-/// `who` pays `amount` in with their own deposit reference (the bank sends the
-/// webhook to the API in the test process).
-async fn pays_in(app: &TestApp, bank: &Value, who: &Person, ktti: &str, amount: &str, key: &str) {
-    let reference = banking(app, who, ktti).await["depositReference"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let from = Sender {
-        name: "A MEMBER",
-        bsb: "062000",
-        account: "99887766",
-        reference: &reference,
-    };
-    pay_in(app, bank, amount, key, &from).await;
-}
-
 #[tokio::test]
 async fn two_apis_and_three_workers_lose_nothing_and_repeat_nothing_through_kills_and_a_redis_restart() {
     let mut redis = PrivateRedis::start();
@@ -186,14 +170,14 @@ async fn two_apis_and_three_workers_lose_nothing_and_repeat_nothing_through_kill
                 .await;
             if status == 200 {
                 joined_ok.lock().unwrap().push(p.id.clone());
-                pays_in(&app, &bank, p, &id, &format!("{}.00", 40 + i), &format!("in-j{i}")).await;
+                member_pays_in(&app, &bank, p, &id, &format!("{}.00", 40 + i), &format!("in-j{i}")).await;
             }
         }
     };
     let money = async {
         for i in 0..OWNER_DEPOSITS.max(SPENDS) {
             if i < OWNER_DEPOSITS {
-                pays_in(&app, &bank, &owner, &id, &format!("{}.25", 30 + i), &format!("in-o{i}")).await;
+                member_pays_in(&app, &bank, &owner, &id, &format!("{}.25", 30 + i), &format!("in-o{i}")).await;
             }
             if i < SPENDS {
                 let raw = format!(

@@ -129,6 +129,22 @@ pub async fn pay_in(app: &TestApp, banking: &Value, amount: &str, key: &str, s: 
     assert_eq!(r.status(), 200);
 }
 
+/// `who` pays `amount` into `ktti` with their own deposit reference, from an
+/// account of theirs.
+pub async fn member_pays_in(app: &TestApp, bank: &Value, who: &Person, ktti: &str, amount: &str, key: &str) {
+    let reference = banking(app, who, ktti).await["depositReference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let from = Sender {
+        name: "A MEMBER",
+        bsb: "062000",
+        account: "99887766",
+        reference: &reference,
+    };
+    pay_in(app, bank, amount, key, &from).await;
+}
+
 /// The deposit with this amount, once it has landed.
 pub async fn deposit(app: &TestApp, token: &str, ktti: &str, amount: &str) -> Value {
     app.eventually(&format!("the deposit of {amount}"), || async {

@@ -233,6 +233,19 @@ async fn cursor_pages_stay_stable_while_transactions_arrive_and_strangers_see_no
     assert_eq!(all["items"].as_array().unwrap().len(), 6);
 
     let stranger = app.user("stranger@example.com").await;
+    // A stranger's bad cursor on this ktti is a 404, as a good one is.
+    for q in ["cursor=garbage", "limit=50"] {
+        problem(
+            app.get_auth(
+                &format!("/api/v3/ktties/{}/transactions?{q}", p.id),
+                &stranger.access_token,
+            )
+            .await,
+            404,
+            "ktti_not_found",
+        )
+        .await;
+    }
     let some_tx = all["items"][0]["id"].as_str().unwrap();
     problem(
         app.get_auth(&format!("/api/v2/transactions/{some_tx}"), &stranger.access_token)

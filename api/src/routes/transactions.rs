@@ -175,8 +175,17 @@ pub(crate) async fn v3(
     cursor: Option<String>,
     limit: Option<u32>,
 ) -> Result<SerdeJson<TransactionCursorPage>, ApiError> {
-    let limit = crate::cursor::limit(limit)?;
-    let after = crate::cursor::decode(cursor.as_deref())?;
+    let checked = crate::cursor::limit(limit).and_then(|l| Ok((l, crate::cursor::decode(cursor.as_deref())?)));
+    let (limit, after) = match checked {
+        Ok(ok) => ok,
+        Err(bad) => {
+            // A stranger learns nothing from their own bad input: 404 first.
+            if let Some(ktti) = filter.ktti {
+                member_ktti(state, user, ktti.0).await?;
+            }
+            return Err(bad);
+        }
+    };
     // One extra row tells whether another page exists.
     let mut rows = txns::page_after(&state.pool, user, &filter, after, i64::from(limit) + 1).await?;
     // One ktti's page is read with the membership test inside its query, so rows
